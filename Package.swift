@@ -1,0 +1,86 @@
+// swift-tools-version: 6.0
+//
+// DenseCL in Swift: distributed self-supervised pretraining of ResNet backbones on CPU clusters.
+//
+// Dependency direction is one-way, top to bottom:
+//
+//   executables (densecl, densecl-coordinator, densecl-worker)
+//     -> DenseCLRuntime      coordinator and worker state machines, checkpoints, training loop
+//        -> DenseCLModel     ResNet, DenseCL neck, losses, step, SGD, parameter arenas
+//           -> DenseCLKernels  one file per op, forward and backward, BLAS-backed
+//        -> DenseCLData      datasets, decoding, MoCo-v2 augmentations, sharding, prefetch
+//        -> DenseCLComm      transport protocol (ZeroMQ, in-process), wire format, collectives
+//        -> DenseCLConfig    YAML configuration with validation
+//     everything -> DenseCLCore (counter-based RNG, shared errors), SafeTensors (file format)
+//
+// The kernels know nothing of models; the communication layer knows nothing of kernels.
+import PackageDescription
+
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+// The numerical hot path drops overflow and bounds checks in release builds; debug builds keep them.
+let fast: [SwiftSetting] = strict + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "DenseCL",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "densecl", targets: ["densecl"]),
+        .executable(name: "densecl-coordinator", targets: ["densecl-coordinator"]),
+        .executable(name: "densecl-worker", targets: ["densecl-worker"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // System libraries (Debian: libopenblas-dev, libzmq3-dev, libturbojpeg0-dev, libpng-dev).
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZeroMQ", providers: [.apt(["libzmq3-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+
+        // Core libraries.
+        .target(name: "DenseCLCore", swiftSettings: fast),
+        .target(name: "SafeTensors", swiftSettings: strict),
+        .target(name: "DenseCLKernels", dependencies: ["COpenBLAS", "DenseCLCore"], swiftSettings: fast),
+        .target(name: "DenseCLModel", dependencies: ["DenseCLKernels", "DenseCLCore", "SafeTensors"], swiftSettings: fast),
+        .target(name: "DenseCLConfig", dependencies: ["Yams"], swiftSettings: strict),
+        .target(name: "DenseCLData", dependencies: ["DenseCLCore", "CTurboJPEG", "CPNG"], swiftSettings: fast),
+        .target(name: "DenseCLComm", dependencies: ["CZeroMQ", "DenseCLCore"], swiftSettings: strict),
+        .target(
+            name: "DenseCLRuntime",
+            dependencies: [
+                "DenseCLModel", "DenseCLData", "DenseCLComm", "DenseCLConfig", "SafeTensors",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+
+        // Executables: thin shells that parse flags, call a library and map errors to exit codes.
+        .executableTarget(
+            name: "densecl",
+            dependencies: [
+                "DenseCLRuntime", "DenseCLModel", "DenseCLKernels", "DenseCLData", "DenseCLComm", "DenseCLConfig",
+                "SafeTensors", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "densecl-coordinator",
+            dependencies: ["DenseCLRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "densecl-worker",
+            dependencies: ["DenseCLRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict),
+
+        // Tests: one target per library; fixtures from scripts/reference/ live in Tests/Fixtures.
+        .testTarget(name: "DenseCLCoreTests", dependencies: ["DenseCLCore"], swiftSettings: strict),
+        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"], swiftSettings: strict),
+        .testTarget(name: "DenseCLKernelsTests", dependencies: ["DenseCLKernels", "SafeTensors"], swiftSettings: strict),
+        .testTarget(name: "DenseCLModelTests", dependencies: ["DenseCLModel", "SafeTensors"], swiftSettings: strict),
+        .testTarget(name: "DenseCLConfigTests", dependencies: ["DenseCLConfig"], swiftSettings: strict),
+        .testTarget(name: "DenseCLDataTests", dependencies: ["DenseCLData"], swiftSettings: strict),
+        .testTarget(name: "DenseCLCommTests", dependencies: ["DenseCLComm"], swiftSettings: strict),
+        .testTarget(name: "DenseCLRuntimeTests", dependencies: ["DenseCLRuntime"], swiftSettings: strict),
+    ]
+)

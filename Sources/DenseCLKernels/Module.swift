@@ -1,0 +1,2 @@
+/// Module anchor for DenseCLKernels; see docs/architecture.md for what lives here.
+enum DenseCLKernelsModule {}

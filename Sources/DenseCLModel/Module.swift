@@ -1,0 +1,2 @@
+/// Module anchor for DenseCLModel; see docs/architecture.md for what lives here.
+enum DenseCLModelModule {}

@@ -1,0 +1,8 @@
+// densecl-coordinator: shards the data across workers, owns the negative-key queues and the checkpoints.
+// The distributed runtime is tracked in the project's issues; until it lands this binary says so.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+fputs("densecl-coordinator: not implemented yet (the distributed runtime is pending)\n", stderr)
+exit(2)

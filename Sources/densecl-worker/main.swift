@@ -1,0 +1,8 @@
+// densecl-worker: computes gradients for its slice of each global batch and all-reduces them.
+// The distributed runtime is tracked in the project's issues; until it lands this binary says so.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+fputs("densecl-worker: not implemented yet (the distributed runtime is pending)\n", stderr)
+exit(2)
