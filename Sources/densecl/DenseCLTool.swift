@@ -8,5 +8,6 @@ struct DenseCLTool: ParsableCommand {
         abstract: "DenseCL tools: parity checks against PyTorch, export, benchmarks, dataset scans.",
         version: "0.1.0",
         subcommands: [
+            Bench.self,
         ])
 }

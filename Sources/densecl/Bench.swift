@@ -1,0 +1,9 @@
+import ArgumentParser
+
+/// `densecl bench …`: benchmarks that print measured figures next to the baseline they are compared with.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmarks (figures printed next to their baselines).",
+        subcommands: [
+        ])
+}
