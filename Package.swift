@@ -73,14 +73,17 @@ let package = Package(
             dependencies: ["DenseCLRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 
+        // Shared test helpers (fixture lookup, tensor comparison, gradient checks); not a product.
+        .target(name: "DenseCLTestSupport", dependencies: ["SafeTensors", "DenseCLCore"], swiftSettings: strict),
+
         // Tests: one target per library; fixtures from scripts/reference/ live in Tests/Fixtures.
-        .testTarget(name: "DenseCLCoreTests", dependencies: ["DenseCLCore"], swiftSettings: strict),
-        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"], swiftSettings: strict),
-        .testTarget(name: "DenseCLKernelsTests", dependencies: ["DenseCLKernels", "SafeTensors"], swiftSettings: strict),
-        .testTarget(name: "DenseCLModelTests", dependencies: ["DenseCLModel", "SafeTensors"], swiftSettings: strict),
-        .testTarget(name: "DenseCLConfigTests", dependencies: ["DenseCLConfig"], swiftSettings: strict),
-        .testTarget(name: "DenseCLDataTests", dependencies: ["DenseCLData"], swiftSettings: strict),
-        .testTarget(name: "DenseCLCommTests", dependencies: ["DenseCLComm"], swiftSettings: strict),
-        .testTarget(name: "DenseCLRuntimeTests", dependencies: ["DenseCLRuntime"], swiftSettings: strict),
+        .testTarget(name: "DenseCLCoreTests", dependencies: ["DenseCLTestSupport", "DenseCLCore"], swiftSettings: strict),
+        .testTarget(name: "SafeTensorsTests", dependencies: ["DenseCLTestSupport", "SafeTensors"], swiftSettings: strict),
+        .testTarget(name: "DenseCLKernelsTests", dependencies: ["DenseCLTestSupport", "DenseCLKernels", "SafeTensors"], swiftSettings: strict),
+        .testTarget(name: "DenseCLModelTests", dependencies: ["DenseCLTestSupport", "DenseCLModel", "SafeTensors"], swiftSettings: strict),
+        .testTarget(name: "DenseCLConfigTests", dependencies: ["DenseCLTestSupport", "DenseCLConfig"], swiftSettings: strict),
+        .testTarget(name: "DenseCLDataTests", dependencies: ["DenseCLTestSupport", "DenseCLData"], swiftSettings: strict),
+        .testTarget(name: "DenseCLCommTests", dependencies: ["DenseCLTestSupport", "DenseCLComm"], swiftSettings: strict),
+        .testTarget(name: "DenseCLRuntimeTests", dependencies: ["DenseCLTestSupport", "DenseCLRuntime"], swiftSettings: strict),
     ]
 )
