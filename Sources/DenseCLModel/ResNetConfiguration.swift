@@ -1,3 +1,5 @@
+import DenseCLKernels
+
 /// The residual block of a ResNet stage.
 public enum ResidualBlockKind: Sendable, Equatable {
     /// Two 3x3 convolutions (ResNet-18/34); expansion 1.
@@ -65,13 +67,17 @@ public struct ResNetConfiguration: Sendable, Equatable {
 /// What is wrong with a requested model.
 public enum ModelError: Error, Equatable, CustomStringConvertible {
     case unknownArchitecture(String)
-    case badInputShape(String)
+    /// The input shape cannot be run (a kernel rejected a derived shape).
+    case invalidShape(KernelError)
+    /// A BatchNorm group count that does not split the batch, or leaves fewer than two values per statistic.
+    case invalidBatchNormGroups(groups: Int, reason: String)
 
     public var description: String {
         switch self {
         case .unknownArchitecture(let name):
             "unknown architecture '\(name)' (expected one of \(ResNetArchitecture.allCases.map(\.rawValue).joined(separator: ", ")))"
-        case .badInputShape(let what): "bad input shape: \(what)"
+        case .invalidShape(let error): "invalid model input shape: \(error)"
+        case .invalidBatchNormGroups(let groups, let reason): "invalid BatchNorm group count \(groups): \(reason)"
         }
     }
 }

@@ -9,6 +9,11 @@ public struct ConvBNSlots: Sendable, Equatable {
     public let runningMean: TensorSlot
     public let runningVariance: TensorSlot
     public let batchesTracked: TensorSlot
+
+    /// Weight, gamma, beta (torchvision's order).
+    public var parameterSlots: [TensorSlot] { [weight, gamma, beta] }
+    /// Running mean, running variance, batches tracked (torchvision's order).
+    public var stateSlots: [TensorSlot] { [runningMean, runningVariance, batchesTracked] }
 }
 
 extension ResNetTopology {
@@ -30,5 +35,14 @@ extension ResNetTopology {
                 weight: weight, gamma: gamma, beta: beta, runningMean: mean, runningVariance: variance,
                 batchesTracked: tracked)
         }
+    }
+}
+
+extension ResNetTopology {
+    /// Fresh layouts holding only this backbone (a standalone ResNet, as `densecl forward` uses).
+    public func layouts(prefix: String = "") -> (parameters: ArenaLayout, state: ArenaLayout) {
+        var parameters = ArenaLayout(), state = ArenaLayout()
+        _ = declare(parameters: &parameters, state: &state, prefix: prefix)
+        return (parameters, state)
     }
 }

@@ -1,22 +1,21 @@
 import SafeTensors
 
 extension ResNetTopology {
-    /// The slots of one unit: `(<conv>.weight, <bn>.weight, <bn>.bias)` in the parameter layout and
-    /// `(<bn>.running_mean, <bn>.running_var, <bn>.num_batches_tracked)` in the state layout.
-    func slots(
-        of unit: ConvBNUnit, parameters: ArenaLayout, state: ArenaLayout, prefix: String
-    ) -> (parameters: [TensorSlot], state: [TensorSlot]) {
-        let conv = prefix + unit.convolutionName, bn = prefix + unit.normalizationName
-        func find(_ layout: ArenaLayout, _ names: [String]) -> [TensorSlot] {
-            names.map { name in
+    /// The slots of every unit, in `units` order, looked up by name in layouts the tensors were declared into with
+    /// `declare(parameters:state:prefix:)`.
+    public func slots(parameters: ArenaLayout, state: ArenaLayout, prefix: String = "") -> [ConvBNSlots] {
+        units.map { unit in
+            let conv = prefix + unit.convolutionName, bn = prefix + unit.normalizationName
+            func find(_ layout: ArenaLayout, _ name: String) -> TensorSlot {
                 guard let slot = layout.slot(name) else { preconditionFailure("tensor '\(name)' was not declared") }
                 return slot
             }
+            return ConvBNSlots(
+                weight: find(parameters, "\(conv).weight"), gamma: find(parameters, "\(bn).weight"),
+                beta: find(parameters, "\(bn).bias"), runningMean: find(state, "\(bn).running_mean"),
+                runningVariance: find(state, "\(bn).running_var"),
+                batchesTracked: find(state, "\(bn).num_batches_tracked"))
         }
-        return (
-            find(parameters, ["\(conv).weight", "\(bn).weight", "\(bn).bias"]),
-            find(state, ["\(bn).running_mean", "\(bn).running_var", "\(bn).num_batches_tracked"])
-        )
     }
 
     /// Loads a torchvision-named backbone state (`conv1.weight`, `bn1.running_mean`, `layer1.0.conv1.weight`, ...).
@@ -33,16 +32,16 @@ extension ResNetTopology {
         from file: SafeTensorsFile, filePrefix: String = "", parameters: Arena, state: Arena, prefix: String = ""
     ) throws(StateDictError) {
         func fileName(_ slot: TensorSlot) -> String { filePrefix + slot.name.dropFirst(prefix.count) }
-        let all = units.map { slots(of: $0, parameters: parameters.layout, state: state.layout, prefix: prefix) }
-        let known = Set(all.flatMap { ($0.parameters + $0.state).map(fileName) })
+        let all = slots(parameters: parameters.layout, state: state.layout, prefix: prefix)
+        let known = Set(all.flatMap { ($0.parameterSlots + $0.stateSlots).map(fileName) })
         for info in file.tensors where info.name.hasPrefix(filePrefix) && !known.contains(info.name) {
             if info.name.dropFirst(filePrefix.count).hasPrefix("fc.") { continue }
             throw .unexpectedTensor(info.name)
         }
         for name in known.sorted() where file.info(name) == nil { throw .missingTensor(name) }
         for unit in all {
-            try parameters.load(unit.parameters, from: file, fileName: fileName)
-            try state.load(unit.state, from: file, fileName: fileName)
+            try parameters.load(unit.parameterSlots, from: file, fileName: fileName)
+            try state.load(unit.stateSlots, from: file, fileName: fileName)
         }
     }
 
@@ -53,10 +52,9 @@ extension ResNetTopology {
         to writer: inout SafeTensorsWriter
     ) {
         func fileName(_ slot: TensorSlot) -> String { filePrefix + slot.name.dropFirst(prefix.count) }
-        for unit in units {
-            let unitSlots = slots(of: unit, parameters: parameters.layout, state: state.layout, prefix: prefix)
-            parameters.export(unitSlots.parameters, to: &writer, fileName: fileName)
-            state.export(unitSlots.state, to: &writer, fileName: fileName)
+        for unit in slots(parameters: parameters.layout, state: state.layout, prefix: prefix) {
+            parameters.export(unit.parameterSlots, to: &writer, fileName: fileName)
+            state.export(unit.stateSlots, to: &writer, fileName: fileName)
         }
     }
 }
