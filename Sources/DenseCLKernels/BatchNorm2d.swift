@@ -33,7 +33,7 @@ public enum BatchNorm2d {
         precondition(s.rowsPerGroup >= 2, "batch norm (training) needs at least 2 values per channel and group")
         precondition(workspace.holds(s.workspaceSize(context: context)), "batch norm: workspace too small")
         let c = s.channels, n = s.rowsPerGroup
-        let scale = workspace.floats.baseAddress!, shift = scale + s.statisticsCount
+        let scale = workspace.floats.baseAddress!
         let acrossGroups = workspace.doubles.baseAddress! + 2 * c * context.threads
         acrossGroups.update(repeating: 0, count: 2 * c)
         for g in 0..<s.groups {
@@ -54,7 +54,6 @@ public enum BatchNorm2d {
                 savedMean[i] = Float(mean)
                 savedInvStd[i] = Float(invStd)
                 scale[i] = Float(Double(gamma[k]) * invStd)
-                shift[i] = Float(Double(beta[k]) - mean * Double(gamma[k]) * invStd)
                 acrossGroups[k] += mean
                 acrossGroups[c + k] += variance * Double(n) / Double(n - 1)
             }
@@ -66,7 +65,7 @@ public enum BatchNorm2d {
                 runningVar[k] = Float((1 - m) * Double(runningVar[k]) + m * acrossGroups[c + k] / groups)
             }
         }
-        applyAffine(s, input: input, scale: scale, shift: shift, groupRows: n, residual: residual, relu: relu, output: output, context: context)
+        applyAffine(s, input: input, center: savedMean, scale: scale, beta: beta, groupRows: n, residual: residual, relu: relu, output: output, context: context)
     }
 
     /// Training-mode backward (uses the statistics saved by ``forwardTraining``).
@@ -118,24 +117,24 @@ public enum BatchNorm2d {
                 dBeta[k] += Float(sumDz)
                 dGamma[k] += Float(sumDzXhat)
                 let a = Double(gamma[k]) * invStd
-                let b = -a * invStd * sumDzXhat / Double(n)
                 k1[i] = Float(a)
-                kx[i] = Float(b)
-                k0[i] = Float(-a * sumDz / Double(n) - b * mean)
+                kx[i] = Float(-a * invStd * sumDzXhat / Double(n))
+                k0[i] = Float(-a * sumDz / Double(n))
             }
         }
-        // dx = k1 · dz + kx · x + k0, per group and channel.
+        // dx = k1 · dz + kx · (x − mean) + k0, per group and channel (centred first, so that a large mean
+        // does not cost precision).
         let masked = MaskedGradient(dOutput: dOutput, output: relu ? output : nil, ones: ones, channels: c)
         context.parallelFor(s.rows, minimumChunk: 64) { _, rows in
             for r in rows {
                 let g = r / n
-                let a = k1 + g * c, b = kx + g * c, z = k0 + g * c
+                let a = k1 + g * c, b = kx + g * c, z = k0 + g * c, m = savedMean + g * c
                 let x = input + r * c, dy = masked.dOutput + r * c, dst = dInput + r * c
                 let mask = masked.mask(r)
                 if inputUpdate == .overwrite {
-                    for k in 0..<c { dst[k] = a[k] * (mask[k] > 0 ? dy[k] : 0) + b[k] * x[k] + z[k] }
+                    for k in 0..<c { dst[k] = a[k] * (mask[k] > 0 ? dy[k] : 0) + b[k] * (x[k] - m[k]) + z[k] }
                 } else {
-                    for k in 0..<c { dst[k] += a[k] * (mask[k] > 0 ? dy[k] : 0) + b[k] * x[k] + z[k] }
+                    for k in 0..<c { dst[k] += a[k] * (mask[k] > 0 ? dy[k] : 0) + b[k] * (x[k] - m[k]) + z[k] }
                 }
             }
         }
@@ -150,10 +149,9 @@ public enum BatchNorm2d {
         epsilon: Float = defaultEpsilon, workspace: Workspace, context: ComputeContext
     ) {
         precondition(workspace.holds(s.workspaceSize(context: context)), "batch norm: workspace too small")
-        let c = s.channels
-        let scale = workspace.floats.baseAddress!, shift = scale + c
-        inferenceCoefficients(c, gamma: gamma, beta: beta, runningMean: runningMean, runningVar: runningVar, epsilon: epsilon, scale: scale, shift: shift)
-        applyAffine(s, input: input, scale: scale, shift: shift, groupRows: s.rows, residual: residual, relu: relu, output: output, context: context)
+        let scale = workspace.floats.baseAddress!
+        inferenceScale(s.channels, gamma: gamma, runningVar: runningVar, epsilon: epsilon, scale: scale)
+        applyAffine(s, input: input, center: runningMean, scale: scale, beta: beta, groupRows: s.rows, residual: residual, relu: relu, output: output, context: context)
     }
 
     /// Inference-mode backward: `dx = dz · gamma / sqrt(runningVar + eps)`, `dGamma += Σ dz · x̂`,
@@ -170,10 +168,9 @@ public enum BatchNorm2d {
         precondition(!relu || output != nil, "batch norm backward with ReLU needs the forward output")
         precondition(workspace.holds(s.workspaceSize(context: context)), "batch norm: workspace too small")
         let c = s.channels
-        let scale = workspace.floats.baseAddress!, shift = scale + c
+        let scale = workspace.floats.baseAddress!
         let ones = onesRow(s, workspace)
-        // Only the scale is needed here; the shift slot is scratch.
-        inferenceCoefficients(c, gamma: gamma, beta: gamma, runningMean: runningMean, runningVar: runningVar, epsilon: epsilon, scale: scale, shift: shift)
+        inferenceScale(c, gamma: gamma, runningVar: runningVar, epsilon: epsilon, scale: scale)
         let masked = MaskedGradient(dOutput: dOutput, output: relu ? output : nil, ones: ones, channels: c)
         let sums = channelSums(s, first: input, rows: s.rows, context: context, workspace: workspace) {
             x, row, sum, cross in
@@ -220,41 +217,39 @@ extension BatchNorm2d {
         return UnsafePointer(ones)
     }
 
-    static func inferenceCoefficients(
-        _ c: Int, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, runningMean: UnsafePointer<Float>,
-        runningVar: UnsafePointer<Float>, epsilon: Float, scale: UnsafeMutablePointer<Float>,
-        shift: UnsafeMutablePointer<Float>
+    /// `scale = gamma / sqrt(runningVar + eps)`.
+    static func inferenceScale(
+        _ c: Int, gamma: UnsafePointer<Float>, runningVar: UnsafePointer<Float>, epsilon: Float,
+        scale: UnsafeMutablePointer<Float>
     ) {
-        for k in 0..<c {
-            let a = Double(gamma[k]) / (Double(runningVar[k]) + Double(epsilon)).squareRoot()
-            scale[k] = Float(a)
-            shift[k] = Float(Double(beta[k]) - Double(runningMean[k]) * a)
-        }
+        for k in 0..<c { scale[k] = Float(Double(gamma[k]) / (Double(runningVar[k]) + Double(epsilon)).squareRoot()) }
     }
 
-    /// `output = x · scale_g + shift_g (+ residual) (then ReLU)` with group `g = row / groupRows`.
+    /// `output = (x − center_g) · scale_g + beta (+ residual) (then ReLU)` with group `g = row / groupRows`
+    /// (`center`, `scale`: `[groups, C]`). Centring before scaling, as PyTorch does, keeps the precision of
+    /// inputs whose mean is large compared with their spread.
     static func applyAffine(
-        _ s: BatchNorm2dShape, input: UnsafePointer<Float>, scale: UnsafePointer<Float>, shift: UnsafePointer<Float>,
-        groupRows: Int, residual: UnsafePointer<Float>?, relu: Bool, output: UnsafeMutablePointer<Float>,
-        context: ComputeContext
+        _ s: BatchNorm2dShape, input: UnsafePointer<Float>, center: UnsafePointer<Float>, scale: UnsafePointer<Float>,
+        beta: UnsafePointer<Float>, groupRows: Int, residual: UnsafePointer<Float>?, relu: Bool,
+        output: UnsafeMutablePointer<Float>, context: ComputeContext
     ) {
         let c = s.channels
         context.parallelFor(s.rows, minimumChunk: 64) { _, rows in
             for r in rows {
                 let g = r / groupRows
-                let a = scale + g * c, b = shift + g * c
+                let m = center + g * c, a = scale + g * c
                 let x = input + r * c, y = output + r * c
                 if let residual {
                     let res = residual + r * c
                     if relu {
-                        for k in 0..<c { y[k] = max(x[k] * a[k] + b[k] + res[k], 0) }
+                        for k in 0..<c { y[k] = max((x[k] - m[k]) * a[k] + beta[k] + res[k], 0) }
                     } else {
-                        for k in 0..<c { y[k] = x[k] * a[k] + b[k] + res[k] }
+                        for k in 0..<c { y[k] = (x[k] - m[k]) * a[k] + beta[k] + res[k] }
                     }
                 } else if relu {
-                    for k in 0..<c { y[k] = max(x[k] * a[k] + b[k], 0) }
+                    for k in 0..<c { y[k] = max((x[k] - m[k]) * a[k] + beta[k], 0) }
                 } else {
-                    for k in 0..<c { y[k] = x[k] * a[k] + b[k] }
+                    for k in 0..<c { y[k] = (x[k] - m[k]) * a[k] + beta[k] }
                 }
             }
         }

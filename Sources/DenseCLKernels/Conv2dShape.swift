@@ -20,16 +20,18 @@ public struct Conv2dShape: Sendable, Equatable {
     /// Images per im2col chunk: the workspace holds the unfolded patches of this many images at a time.
     public let imagesPerChunk: Int
 
-    /// Rows of an im2col chunk aimed at: large enough for BLAS to run at full rate, small enough to stay in
-    /// the outer caches.
-    public static let targetChunkRows = 4096
+    /// Rows of an im2col chunk aimed at by default: large enough for BLAS to run at full rate, small enough to
+    /// stay in the outer caches.
+    public static let defaultTargetChunkRows = 4096
 
+    /// - Parameter targetChunkRows: im2col rows per chunk aimed at (whole images, at least one); tests lower it
+    ///   to exercise chunking on small shapes.
     /// - Throws: ``KernelError`` for non-positive sizes or strides, negative padding, or a kernel larger than the
     ///   padded input.
     public init(
         batch: Int, inChannels: Int, outChannels: Int, inHeight: Int, inWidth: Int,
         kernelHeight: Int, kernelWidth: Int, strideHeight: Int, strideWidth: Int,
-        paddingHeight: Int, paddingWidth: Int
+        paddingHeight: Int, paddingWidth: Int, targetChunkRows: Int = defaultTargetChunkRows
     ) throws(KernelError) {
         let op = "conv2d"
         for (name, value) in [
@@ -62,18 +64,18 @@ public struct Conv2dShape: Sendable, Equatable {
         let outWidth = (inWidth + 2 * paddingWidth - kernelWidth) / strideWidth + 1
         self.outHeight = outHeight
         self.outWidth = outWidth
-        imagesPerChunk = max(1, min(batch, Self.targetChunkRows / (outHeight * outWidth)))
+        imagesPerChunk = max(1, min(batch, targetChunkRows / (outHeight * outWidth)))
     }
 
     /// Square kernel, stride and padding (every ResNet convolution).
     public init(
         batch: Int, inChannels: Int, outChannels: Int, inHeight: Int, inWidth: Int,
-        kernel: Int, stride: Int = 1, padding: Int = 0
+        kernel: Int, stride: Int = 1, padding: Int = 0, targetChunkRows: Int = defaultTargetChunkRows
     ) throws(KernelError) {
         try self.init(
             batch: batch, inChannels: inChannels, outChannels: outChannels, inHeight: inHeight, inWidth: inWidth,
             kernelHeight: kernel, kernelWidth: kernel, strideHeight: stride, strideWidth: stride,
-            paddingHeight: padding, paddingWidth: padding)
+            paddingHeight: padding, paddingWidth: padding, targetChunkRows: targetChunkRows)
     }
 
     /// A 1x1, stride-1, unpadded convolution: a plain GEMM over the activations, no im2col.
