@@ -116,6 +116,9 @@ public final class ResNet {
         workspace.deallocate()
     }
 
+    /// Floats of activation memory the model owns (activations, plus the gradient pool of a trainable model).
+    public var activationElements: Int { activations.count }
+
     /// C5, `[N, h, w, C]`, valid after `forward`.
     public var output: UnsafeBufferPointer<Float> {
         UnsafeBufferPointer(start: tensor(program.output), count: program.tensorCounts[program.output])

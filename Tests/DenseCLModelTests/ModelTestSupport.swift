@@ -43,3 +43,46 @@ struct Backbone {
         return dX.withUnsafeBufferPointer { model.inputShapedNCHW(fromNHWC: $0) }
     }
 }
+
+/// A whole-backbone PyTorch fixture (scripts/reference/make_resnet_fixtures.py) and the inputs its recipe makes.
+struct BackboneFixture {
+    let file: SafeTensorsFile
+    let inputs: [String: ReferenceRecipe.Tensor]
+    let architecture: ResNetArchitecture
+    let train: Bool
+    let groups: Int
+    /// `num_batches_tracked` of every BatchNorm before the pass.
+    let batchesTracked: Int64
+
+    init(_ name: String) throws {
+        file = try Fixtures.load("resnet/\(name).safetensors")
+        inputs = try ReferenceRecipe.inputs(of: file)
+        architecture = try ResNetArchitecture(parsing: file.metadata["arch"] ?? "")
+        train = file.metadata["train"] == "true"
+        guard let groups = Int(file.metadata["bn_groups"] ?? ""),
+            let tracked = Int64(file.metadata["num_batches_tracked"] ?? "")
+        else { throw ReferenceRecipe.RecipeError.missing("bn_groups / num_batches_tracked metadata") }
+        self.groups = groups
+        batchesTracked = tracked
+    }
+
+    func tensor(_ name: String) throws -> ReferenceRecipe.Tensor {
+        guard let t = inputs[name] else { throw ReferenceRecipe.RecipeError.missing("recipe tensor '\(name)'") }
+        return t
+    }
+
+    /// The torchvision-named state the fixture was computed with, as a safetensors file would hold it.
+    func weights() throws -> SafeTensorsWriter {
+        let layouts = ResNetTopology(architecture.configuration).layouts()
+        var writer = SafeTensorsWriter()
+        for slot in layouts.parameters.slots + layouts.state.slots {
+            if slot.element == .int64 {
+                writer.add(slot.name, int64s: [batchesTracked], shape: [])
+            } else {
+                let t = try tensor(slot.name)
+                writer.add(slot.name, floats: t.values, shape: t.shape)
+            }
+        }
+        return writer
+    }
+}
