@@ -9,5 +9,7 @@ struct DenseCLTool: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             Bench.self,
+            Export.self,
+            Inspect.self,
         ])
 }
