@@ -10,5 +10,7 @@ struct DenseCLTool: ParsableCommand {
         subcommands: [
             Bench.self,
             ForwardCommand.self,
+            Export.self,
+            Inspect.self,
         ])
 }
