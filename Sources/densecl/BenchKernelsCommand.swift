@@ -30,6 +30,9 @@ struct BenchKernels: ParsableCommand {
     @Option(help: "Only the layers whose name contains this text.")
     var layer: String?
 
+    @Flag(help: "Time by process CPU time instead of wall-clock time: steadier on a shared machine with --threads 1 (with more threads it sums over them).")
+    var cpuTime = false
+
     func validate() throws {
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
         guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1") }
@@ -42,20 +45,29 @@ struct BenchKernels: ParsableCommand {
             layer.map($0.name.contains) ?? true
         }
         let reps = quick ? 1 : repetitions
+        let clock: ConvBenchmark.Clock = cpuTime ? .processCPU : .wall
         if !json {
-            print("conv2d at ResNet-50 shapes, batch \(batch), \(threads) thread(s); GFLOP/s = 2·M·N·K / time, median of \(reps)")
+            let timing = cpuTime ? "process CPU time" : "wall time"
+            print("conv2d at ResNet-50 shapes, batch \(batch), \(threads) thread(s); GFLOP/s = 2·M·N·K / \(timing), median of \(reps)")
             print(ConvBenchmark.Result.header)
         }
         var results: [ConvBenchmark.Result] = []
         for layer in layers {
-            let measured = try ConvBenchmark.measure(layer, batch: batch, chunkRows: chunkRows, repetitions: reps, context: context)
+            let measured = try ConvBenchmark.measure(layer, batch: batch, chunkRows: chunkRows, repetitions: reps, clock: clock, context: context)
             if !json { measured.forEach { print($0.row) } }
             results += measured
+        }
+        let memoryBound = try MemoryBoundBenchmark.measure(batch: batch, repetitions: reps, clock: clock, context: context)
+        if !json {
+            print("\nmemory-bound kernels, batch \(batch); GB/s = tensor bytes read and written by the minimal passes / time")
+            print(MemoryBoundBenchmark.Result.header)
+            memoryBound.forEach { print($0.row) }
         }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            let report = ConvBenchmark.Report(threads: threads, batch: batch, repetitions: reps, results: results)
+            let report = ConvBenchmark.Report(
+                threads: threads, batch: batch, repetitions: reps, results: results, memoryBound: memoryBound)
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         }
     }
@@ -142,6 +154,7 @@ enum ConvBenchmark {
         var batch: Int
         var repetitions: Int
         var results: [Result]
+        var memoryBound: [MemoryBoundBenchmark.Result]
     }
 
     /// A buffer filled with small values (no denormals), released on deinit.
@@ -154,18 +167,30 @@ enum ConvBenchmark {
         deinit { pointer.deallocate() }
     }
 
-    /// Median wall time of `repetitions` calls of `body`, after one untimed warm-up call.
-    static func medianSeconds(_ repetitions: Int, _ body: () -> Void) -> Double {
+    enum Clock: Sendable {
+        case wall, processCPU
+
+        func now() -> Double {
+            var t = timespec()
+            clock_gettime(self == .wall ? CLOCK_MONOTONIC : CLOCK_PROCESS_CPUTIME_ID, &t)
+            return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+        }
+    }
+
+    /// Median time of `repetitions` calls of `body`, after one untimed warm-up call.
+    static func medianSeconds(_ repetitions: Int, clock: Clock, _ body: () -> Void) -> Double {
         body()
-        let clock = ContinuousClock()
         let times = (0..<repetitions).map { _ in
-            let d = clock.measure(body)
-            return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+            let start = clock.now()
+            body()
+            return clock.now() - start
         }.sorted()
         return times[times.count / 2]
     }
 
-    static func measure(_ layer: Layer, batch: Int, chunkRows: Int, repetitions: Int, context: ComputeContext) throws -> [Result] {
+    static func measure(
+        _ layer: Layer, batch: Int, chunkRows: Int, repetitions: Int, clock: Clock, context: ComputeContext
+    ) throws -> [Result] {
         let s = try Conv2dShape(
             batch: batch, inChannels: layer.inChannels, outChannels: layer.outChannels, inHeight: layer.size,
             inWidth: layer.size, kernel: layer.kernel, stride: layer.stride, padding: layer.padding,
@@ -195,8 +220,8 @@ enum ConvBenchmark {
             // Alternate the two measurements so that both see the same share of a noisy machine.
             var convTimes: [Double] = [], gemmTimes: [Double] = []
             for _ in 0..<max(1, repetitions) {
-                convTimes.append(medianSeconds(1, conv))
-                gemmTimes.append(medianSeconds(1, gemm))
+                convTimes.append(medianSeconds(1, clock: clock, conv))
+                gemmTimes.append(medianSeconds(1, clock: clock, gemm))
             }
             let convSeconds = convTimes.sorted()[convTimes.count / 2]
             let gemmSeconds = gemmTimes.sorted()[gemmTimes.count / 2]
@@ -205,6 +230,73 @@ enum ConvBenchmark {
                 n: direction == .backwardData ? k : (direction == .forward ? n : k),
                 k: direction == .forward ? k : (direction == .backwardData ? n : m),
                 convSeconds: convSeconds, convGFLOPS: s.flops / convSeconds / 1e9, sgemmGFLOPS: s.flops / gemmSeconds / 1e9))
+        }
+        return results
+    }
+}
+
+/// Batch norm (fused epilogues) and max pooling at ResNet-50 shapes: memory-bound, so reported in GB/s.
+enum MemoryBoundBenchmark {
+    struct Result: Encodable, Sendable {
+        var kernel: String
+        var shape: String
+        var milliseconds: Double
+        var gigabytesPerSecond: Double
+
+        static let header = "kernel                                       shape (NHWC)            ms      GB/s"
+        var row: String {
+            let name = kernel.padding(toLength: 45, withPad: " ", startingAt: 0)
+            let dims = shape.padding(toLength: 18, withPad: " ", startingAt: 0)
+            return name + dims + String(format: "%9.1f %9.1f", milliseconds, gigabytesPerSecond)
+        }
+    }
+
+    static func measure(batch: Int, repetitions: Int, clock: ConvBenchmark.Clock, context: ComputeContext) throws -> [Result] {
+        var results: [Result] = []
+        func record(_ kernel: String, _ shape: String, tensorBytes: Double, _ body: () -> Void) {
+            let seconds = ConvBenchmark.medianSeconds(repetitions, clock: clock, body)
+            results.append(Result(kernel: kernel, shape: shape, milliseconds: seconds * 1000, gigabytesPerSecond: tensorBytes / seconds / 1e9))
+        }
+        // End of a layer1 block (residual + ReLU, 256 channels) and inside one (ReLU, 64 channels).
+        for (channels, residual) in [(256, true), (64, false)] {
+            let s = try BatchNorm2dShape(batch: batch, channels: channels, height: 56, width: 56)
+            let bytes = Double(s.count * 4)
+            let x = ConvBenchmark.Buffer(s.count), y = ConvBenchmark.Buffer(s.count), dy = ConvBenchmark.Buffer(s.count)
+            let dx = ConvBenchmark.Buffer(s.count), res = ConvBenchmark.Buffer(s.count), dres = ConvBenchmark.Buffer(s.count)
+            let gamma = ConvBenchmark.Buffer(channels), beta = ConvBenchmark.Buffer(channels)
+            let dGamma = ConvBenchmark.Buffer(channels), dBeta = ConvBenchmark.Buffer(channels)
+            let mean = ConvBenchmark.Buffer(channels), invStd = ConvBenchmark.Buffer(channels)
+            let workspace = Workspace.allocate(s.workspaceSize(context: context))
+            defer { workspace.deallocate() }
+            let shape = "\(batch)x56x56x\(channels)"
+            let epilogue = residual ? "+ residual + ReLU" : "+ ReLU"
+            // Forward: statistics pass reads x; normalising pass reads x (and the residual), writes y.
+            record("batch norm train forward \(epilogue)", shape, tensorBytes: bytes * (residual ? 4 : 3)) {
+                BatchNorm2d.forwardTraining(
+                    s, input: x.pointer, gamma: gamma.pointer, beta: beta.pointer, residual: residual ? res.pointer : nil,
+                    relu: true, output: y.pointer, savedMean: mean.pointer, savedInvStd: invStd.pointer,
+                    runningMean: nil, runningVar: nil, workspace: workspace, context: context)
+            }
+            // Backward: the sums pass reads x, y, dy (and writes dResidual); the second reads them again, writes dx.
+            record("batch norm train backward \(epilogue)", shape, tensorBytes: bytes * (residual ? 8 : 7)) {
+                BatchNorm2d.backwardTraining(
+                    s, input: x.pointer, output: y.pointer, dOutput: dy.pointer, gamma: gamma.pointer,
+                    savedMean: mean.pointer, savedInvStd: invStd.pointer, relu: true,
+                    dResidual: residual ? dres.pointer : nil, dInput: dx.pointer, inputUpdate: .overwrite,
+                    dGamma: dGamma.pointer, dBeta: dBeta.pointer, workspace: workspace, context: context)
+            }
+        }
+        // The stem's max pool.
+        let p = try MaxPool2dShape(batch: batch, channels: 64, inHeight: 112, inWidth: 112, kernel: 3, stride: 2, padding: 1)
+        let px = ConvBenchmark.Buffer(p.inputCount), py = ConvBenchmark.Buffer(p.outputCount), pdx = ConvBenchmark.Buffer(p.inputCount)
+        let indices = UnsafeMutablePointer<Int32>.allocate(capacity: p.outputCount)
+        defer { indices.deallocate() }
+        let shape = "\(batch)x112x112x64"
+        record("max pool 3x3/2 forward", shape, tensorBytes: Double(p.inputCount * 4 + p.outputCount * 8)) {
+            MaxPool2d.forward(p, input: px.pointer, output: py.pointer, indices: indices, context: context)
+        }
+        record("max pool 3x3/2 backward", shape, tensorBytes: Double(p.inputCount * 4 + p.outputCount * 8)) {
+            MaxPool2d.backward(p, indices: indices, dOutput: py.pointer, dInput: pdx.pointer, update: .overwrite, context: context)
         }
         return results
     }
