@@ -9,7 +9,7 @@
 /// rule (momentum `m`, default 0.1; unbiased variance `var_g · n / (n − 1)` with `n` values per group):
 /// `running = (1 − m) · running + m · mean_over_groups(statistic_g)`. With one group this is exactly PyTorch;
 /// with `G` groups it is the mean of the updates `G` separate devices would make (the distributed runtime
-/// applies the same rule). Statistics accumulate in Double.
+/// applies the same rule). Channel sums are taken in Float over blocks of rows, then in Double.
 ///
 /// **Inference** uses the running statistics.
 ///
@@ -31,41 +31,52 @@ public enum BatchNorm2d {
         workspace: Workspace, context: ComputeContext
     ) {
         precondition(s.rowsPerGroup >= 2, "batch norm (training) needs at least 2 values per channel and group")
-        precondition(workspace.holds(s.workspaceSize(context: context)), "batch norm: workspace too small")
+        let scratch = Scratch(s, workspace, context)
         let c = s.channels, n = s.rowsPerGroup
-        let scale = workspace.floats.baseAddress!
-        let acrossGroups = workspace.doubles.baseAddress! + 2 * c * context.threads
-        acrossGroups.update(repeating: 0, count: 2 * c)
+        let scale = scratch.coefficients
+        scratch.acrossGroups.update(repeating: 0, count: 2 * c)
         for g in 0..<s.groups {
-            // Σx and Σx² per channel for this group.
-            let sums = channelSums(s, first: input + g * n * c, context: context, workspace: workspace) {
-                x, _, sum, square in
-                for k in 0..<c {
-                    let v = Double(x[k])
-                    sum[k] += v
-                    square[k] += v * v
+            // Σd and Σd² with d = x − shift, shift = the group's first row: a sample value is within a few
+            // standard deviations of the mean, so the variance does not cancel catastrophically.
+            let x = input + g * n * c
+            let sums = channelSums(rows: n, channels: c, scratch, context) { r, sum, square in
+                let row = x + r * c
+                var k = 0
+                while k + 8 <= c {
+                    let d = load8(row, k) - load8(x, k)
+                    store8(load8(sum, k) + d, sum, k)
+                    store8(load8(square, k) + d * d, square, k)
+                    k += 8
+                }
+                for k in k..<c {
+                    let d = row[k] - x[k]
+                    sum[k] += d
+                    square[k] += d * d
                 }
             }
             for k in 0..<c {
-                let mean = sums[k] / Double(n)
-                let variance = max(sums[c + k] / Double(n) - mean * mean, 0)
+                let shiftedMean = sums[k] / Double(n)
+                let mean = Double(x[k]) + shiftedMean
+                let variance = max(sums[c + k] / Double(n) - shiftedMean * shiftedMean, 0)
                 let invStd = 1 / (variance + Double(epsilon)).squareRoot()
                 let i = g * c + k
                 savedMean[i] = Float(mean)
                 savedInvStd[i] = Float(invStd)
                 scale[i] = Float(Double(gamma[k]) * invStd)
-                acrossGroups[k] += mean
-                acrossGroups[c + k] += variance * Double(n) / Double(n - 1)
+                scratch.acrossGroups[k] += mean
+                scratch.acrossGroups[c + k] += variance * Double(n) / Double(n - 1)
             }
         }
         if let runningMean, let runningVar {
             let m = Double(momentum), groups = Double(s.groups)
             for k in 0..<c {
-                runningMean[k] = Float((1 - m) * Double(runningMean[k]) + m * acrossGroups[k] / groups)
-                runningVar[k] = Float((1 - m) * Double(runningVar[k]) + m * acrossGroups[c + k] / groups)
+                runningMean[k] = Float((1 - m) * Double(runningMean[k]) + m * scratch.acrossGroups[k] / groups)
+                runningVar[k] = Float((1 - m) * Double(runningVar[k]) + m * scratch.acrossGroups[c + k] / groups)
             }
         }
-        applyAffine(s, input: input, center: savedMean, scale: scale, beta: beta, groupRows: n, residual: residual, relu: relu, output: output, context: context)
+        applyAffine(
+            s, input: input, center: savedMean, scale: scale, beta: beta, groupRows: n, residual: residual, relu: relu,
+            output: output, context: context)
     }
 
     /// Training-mode backward (uses the statistics saved by ``forwardTraining``).
@@ -83,58 +94,63 @@ public enum BatchNorm2d {
         workspace: Workspace, context: ComputeContext
     ) {
         precondition(!relu || output != nil, "batch norm backward with ReLU needs the forward output")
-        precondition(workspace.holds(s.workspaceSize(context: context)), "batch norm: workspace too small")
+        let scratch = Scratch(s, workspace, context)
         let c = s.channels, n = s.rowsPerGroup
-        let k1 = workspace.floats.baseAddress!, kx = k1 + s.statisticsCount, k0 = kx + s.statisticsCount
-        let ones = onesRow(s, workspace)
+        let k1 = scratch.coefficients, k2 = k1 + s.statisticsCount, k0 = k2 + s.statisticsCount
+        let masked = MaskedGradient(dOutput: dOutput, output: relu ? output : nil, ones: scratch.ones, channels: c)
         for g in 0..<s.groups {
-            let offset = g * n * c
-            let masked = MaskedGradient(dOutput: dOutput + offset, output: relu ? output! + offset : nil, ones: ones, channels: c)
-            let dRes = dResidual.map { $0 + offset }
-            // Σdz and Σdz·x per channel; dResidual = dz on the way.
-            let sums = channelSums(s, first: input + offset, context: context, workspace: workspace) {
-                x, row, sum, cross in
-                let dy = masked.dOutput + row * c, mask = masked.mask(row)
-                if let dRes {
-                    let dst = dRes + row * c
-                    if residualUpdate == .overwrite {
-                        for k in 0..<c { dst[k] = mask[k] > 0 ? dy[k] : 0 }
-                    } else {
-                        for k in 0..<c { dst[k] += mask[k] > 0 ? dy[k] : 0 }
-                    }
+            let first = g * n
+            let mean = savedMean + g * c
+            // Σdz and Σdz·(x − mean) per channel; dResidual = dz on the way.
+            let sums = channelSums(rows: n, channels: c, scratch, context) { local, sum, cross in
+                let r = first + local
+                let x = input + r * c, dy = dOutput + r * c, mask = masked.mask(r)
+                let dst = dResidual.map { $0 + r * c }
+                let add = residualUpdate == .accumulate
+                var k = 0
+                while k + 8 <= c {
+                    let dz = passWherePositive(load8(dy, k), load8(mask, k))
+                    if let dst { store8(add ? load8(dst, k) + dz : dz, dst, k) }
+                    store8(load8(sum, k) + dz, sum, k)
+                    store8(load8(cross, k) + dz * (load8(x, k) - load8(mean, k)), cross, k)
+                    k += 8
                 }
-                for k in 0..<c {
-                    let dz = Double(mask[k] > 0 ? dy[k] : 0)
+                for k in k..<c {
+                    let dz: Float = mask[k] > 0 ? dy[k] : 0
+                    if let dst { dst[k] = add ? dst[k] + dz : dz }
                     sum[k] += dz
-                    cross[k] += dz * Double(x[k])
+                    cross[k] += dz * (x[k] - mean[k])
                 }
             }
             for k in 0..<c {
                 let i = g * c + k
-                let mean = Double(savedMean[i]), invStd = Double(savedInvStd[i])
-                let sumDz = sums[k]
-                let sumDzXhat = invStd * (sums[c + k] - mean * sumDz)
+                let invStd = Double(savedInvStd[i])
+                let sumDz = sums[k], sumDzXhat = invStd * sums[c + k]
                 dBeta[k] += Float(sumDz)
                 dGamma[k] += Float(sumDzXhat)
                 let a = Double(gamma[k]) * invStd
                 k1[i] = Float(a)
-                kx[i] = Float(-a * invStd * sumDzXhat / Double(n))
+                k2[i] = Float(-a * invStd * sumDzXhat / Double(n))
                 k0[i] = Float(-a * sumDz / Double(n))
             }
         }
-        // dx = k1 · dz + kx · (x − mean) + k0, per group and channel (centred first, so that a large mean
-        // does not cost precision).
-        let masked = MaskedGradient(dOutput: dOutput, output: relu ? output : nil, ones: ones, channels: c)
+        // dx = k1 · dz + k2 · (x − mean) + k0, per group and channel.
         context.parallelFor(s.rows, minimumChunk: 64) { _, rows in
             for r in rows {
                 let g = r / n
-                let a = k1 + g * c, b = kx + g * c, z = k0 + g * c, m = savedMean + g * c
-                let x = input + r * c, dy = masked.dOutput + r * c, dst = dInput + r * c
-                let mask = masked.mask(r)
-                if inputUpdate == .overwrite {
-                    for k in 0..<c { dst[k] = a[k] * (mask[k] > 0 ? dy[k] : 0) + b[k] * (x[k] - m[k]) + z[k] }
-                } else {
-                    for k in 0..<c { dst[k] += a[k] * (mask[k] > 0 ? dy[k] : 0) + b[k] * (x[k] - m[k]) + z[k] }
+                let a = k1 + g * c, b = k2 + g * c, z = k0 + g * c, m = savedMean + g * c
+                let x = input + r * c, dy = dOutput + r * c, dst = dInput + r * c, mask = masked.mask(r)
+                let add = inputUpdate == .accumulate
+                var k = 0
+                while k + 8 <= c {
+                    let dz = passWherePositive(load8(dy, k), load8(mask, k))
+                    let dx = load8(a, k) * dz + load8(b, k) * (load8(x, k) - load8(m, k)) + load8(z, k)
+                    store8(add ? load8(dst, k) + dx : dx, dst, k)
+                    k += 8
+                }
+                for k in k..<c {
+                    let dx = a[k] * (mask[k] > 0 ? dy[k] : 0) + b[k] * (x[k] - m[k]) + z[k]
+                    dst[k] = add ? dst[k] + dx : dx
                 }
             }
         }
@@ -148,10 +164,12 @@ public enum BatchNorm2d {
         residual: UnsafePointer<Float>?, relu: Bool, output: UnsafeMutablePointer<Float>,
         epsilon: Float = defaultEpsilon, workspace: Workspace, context: ComputeContext
     ) {
-        precondition(workspace.holds(s.workspaceSize(context: context)), "batch norm: workspace too small")
-        let scale = workspace.floats.baseAddress!
+        let scratch = Scratch(s, workspace, context)
+        let scale = scratch.coefficients
         inferenceScale(s.channels, gamma: gamma, runningVar: runningVar, epsilon: epsilon, scale: scale)
-        applyAffine(s, input: input, center: runningMean, scale: scale, beta: beta, groupRows: s.rows, residual: residual, relu: relu, output: output, context: context)
+        applyAffine(
+            s, input: input, center: runningMean, scale: scale, beta: beta, groupRows: s.rows, residual: residual,
+            relu: relu, output: output, context: context)
     }
 
     /// Inference-mode backward: `dx = dz · gamma / sqrt(runningVar + eps)`, `dGamma += Σ dz · x̂`,
@@ -166,40 +184,62 @@ public enum BatchNorm2d {
         epsilon: Float = defaultEpsilon, workspace: Workspace, context: ComputeContext
     ) {
         precondition(!relu || output != nil, "batch norm backward with ReLU needs the forward output")
-        precondition(workspace.holds(s.workspaceSize(context: context)), "batch norm: workspace too small")
+        let scratch = Scratch(s, workspace, context)
         let c = s.channels
-        let scale = workspace.floats.baseAddress!
-        let ones = onesRow(s, workspace)
+        let scale = scratch.coefficients
         inferenceScale(c, gamma: gamma, runningVar: runningVar, epsilon: epsilon, scale: scale)
-        let masked = MaskedGradient(dOutput: dOutput, output: relu ? output : nil, ones: ones, channels: c)
-        let sums = channelSums(s, first: input, rows: s.rows, context: context, workspace: workspace) {
-            x, row, sum, cross in
-            let dy = masked.dOutput + row * c, mask = masked.mask(row)
-            let dst = dInput + row * c
+        let masked = MaskedGradient(dOutput: dOutput, output: relu ? output : nil, ones: scratch.ones, channels: c)
+        let sums = channelSums(rows: s.rows, channels: c, scratch, context) { r, sum, cross in
+            let x = input + r * c, dy = dOutput + r * c, mask = masked.mask(r), dst = dInput + r * c
             for k in 0..<c {
-                let dz = mask[k] > 0 ? dy[k] : 0
+                let dz: Float = mask[k] > 0 ? dy[k] : 0
                 if inputUpdate == .overwrite { dst[k] = dz * scale[k] } else { dst[k] += dz * scale[k] }
                 if let dResidual {
-                    if residualUpdate == .overwrite { dResidual[row * c + k] = dz } else { dResidual[row * c + k] += dz }
+                    if residualUpdate == .overwrite { dResidual[r * c + k] = dz } else { dResidual[r * c + k] += dz }
                 }
-                sum[k] += Double(dz)
-                cross[k] += Double(dz) * Double(x[k])
+                sum[k] += dz
+                cross[k] += dz * (x[k] - runningMean[k])
             }
         }
         for k in 0..<c {
             let invStd = 1 / (Double(runningVar[k]) + Double(epsilon)).squareRoot()
             dBeta[k] += Float(sums[k])
-            dGamma[k] += Float(invStd * (sums[c + k] - Double(runningMean[k]) * sums[k]))
+            dGamma[k] += Float(invStd * sums[c + k])
         }
     }
 }
 
 extension BatchNorm2d {
+    /// The workspace carved up (layout in ``BatchNorm2dShape/workspaceSize(context:)``).
+    struct Scratch {
+        /// Per-group per-channel coefficients: 3 arrays of `[groups, C]`.
+        let coefficients: UnsafeMutablePointer<Float>
+        /// A row of ones, the mask when there is no ReLU.
+        let ones: UnsafePointer<Float>
+        /// Per-chunk Float block sums, `[chunks, 2, C]`.
+        let blocks: UnsafeMutablePointer<Float>
+        /// Per-chunk Double sums, `[chunks, 2, C]`.
+        let partials: UnsafeMutablePointer<Double>
+        /// Σ over groups of the statistics, `[2, C]` (training forward).
+        let acrossGroups: UnsafeMutablePointer<Double>
+
+        init(_ s: BatchNorm2dShape, _ workspace: Workspace, _ context: ComputeContext) {
+            precondition(workspace.holds(s.workspaceSize(context: context)), "batch norm: workspace smaller than shape.workspaceSize(context:)")
+            let c = s.channels
+            coefficients = workspace.floats.baseAddress!
+            let ones = coefficients + 3 * s.statisticsCount
+            ones.update(repeating: 1, count: c)
+            self.ones = UnsafePointer(ones)
+            blocks = ones + c
+            partials = workspace.doubles.baseAddress!
+            acrossGroups = partials + 2 * c * context.threads
+        }
+    }
+
     /// The upstream gradient and, with a ReLU epilogue, the forward output whose sign masks it.
     struct MaskedGradient {
         let dOutput: UnsafePointer<Float>
         let output: UnsafePointer<Float>?
-        /// A row of ones in the workspace, the mask when there is no ReLU (every entry passes).
         let ones: UnsafePointer<Float>
         let channels: Int
 
@@ -208,13 +248,6 @@ extension BatchNorm2d {
             if let output { return output + r * channels }
             return ones
         }
-    }
-
-    /// The workspace's row of ones (after the `3 · groups · C` coefficient slots), filled.
-    static func onesRow(_ s: BatchNorm2dShape, _ workspace: Workspace) -> UnsafePointer<Float> {
-        let ones = workspace.floats.baseAddress! + 3 * s.statisticsCount
-        ones.update(repeating: 1, count: s.channels)
-        return UnsafePointer(ones)
     }
 
     /// `scale = gamma / sqrt(runningVar + eps)`.
@@ -255,26 +288,35 @@ extension BatchNorm2d {
         }
     }
 
-    /// Runs `accumulate(x row, row index, first sums, second sums)` over `rows` rows (default: one group) in
-    /// parallel chunks, each with its own zeroed Double accumulators, and returns their total: a pointer to
-    /// `[2, C]` (first sums, then second sums) inside the workspace.
+    /// Rows summed in Float before a block is added to the Double totals: short enough that Float keeps
+    /// ~1e-6 relative accuracy, long enough that the Double additions cost nothing.
+    static let blockRows = 32
+
+    /// Runs `accumulate(row, first, second)` for rows `0..<rows` in parallel chunks; each call adds one row's
+    /// contributions to the Float block sums it is given. Returns the totals, `[2, C]` Doubles (first sums, then
+    /// second sums), inside the workspace.
     static func channelSums(
-        _ s: BatchNorm2dShape, first x: UnsafePointer<Float>, rows: Int? = nil,
-        context: ComputeContext, workspace: Workspace,
-        _ accumulate: (UnsafePointer<Float>, Int, UnsafeMutablePointer<Double>, UnsafeMutablePointer<Double>) -> Void
+        rows: Int, channels c: Int, _ scratch: Scratch, _ context: ComputeContext,
+        _ accumulate: (Int, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void
     ) -> UnsafeMutablePointer<Double> {
-        let c = s.channels, count = rows ?? s.rowsPerGroup
-        let partials = workspace.doubles.baseAddress!
-        let chunks = context.chunkCount(count, minimumChunk: 64)
-        context.parallelFor(count, minimumChunk: 64) { chunk, range in
-            let sum = partials + chunk * 2 * c, second = sum + c
-            sum.update(repeating: 0, count: 2 * c)
-            for r in range { accumulate(x + r * c, r, sum, second) }
+        let chunks = context.chunkCount(rows, minimumChunk: 64)
+        context.parallelFor(rows, minimumChunk: 64) { chunk, range in
+            let block = scratch.blocks + chunk * 2 * c, total = scratch.partials + chunk * 2 * c
+            total.update(repeating: 0, count: 2 * c)
+            var start = range.lowerBound
+            while start < range.upperBound {
+                let end = min(start + blockRows, range.upperBound)
+                block.update(repeating: 0, count: 2 * c)
+                for r in start..<end { accumulate(r, block, block + c) }
+                for k in 0..<(2 * c) { total[k] += Double(block[k]) }
+                start = end
+            }
         }
+        let totals = scratch.partials
         for chunk in 1..<max(chunks, 1) {
-            let p = partials + chunk * 2 * c
-            for k in 0..<(2 * c) { partials[k] += p[k] }
+            let p = totals + chunk * 2 * c
+            for k in 0..<(2 * c) { totals[k] += p[k] }
         }
-        return partials
+        return totals
     }
 }

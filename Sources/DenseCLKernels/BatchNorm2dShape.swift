@@ -39,8 +39,10 @@ public struct BatchNorm2dShape: Sendable, Equatable {
 
     /// Scratch needed by every ``BatchNorm2d`` call with this shape and thread budget.
     public func workspaceSize(context: ComputeContext) -> WorkspaceSize {
-        // floats: per-group per-channel coefficients (3 of them in backward) and a row of ones;
-        // doubles: per-chunk channel sums (2 per channel per chunk), plus 2 per channel across groups.
-        WorkspaceSize(floats: (3 * groups + 1) * channels, doubles: 2 * channels * (context.threads + 1))
+        // floats: 3 per-group per-channel coefficient arrays, a row of ones, per-chunk Float block sums [2, C];
+        // doubles: per-chunk channel sums [2, C], and [2, C] across groups.
+        WorkspaceSize(
+            floats: (3 * groups + 1) * channels + 2 * channels * context.threads,
+            doubles: 2 * channels * (context.threads + 1))
     }
 }

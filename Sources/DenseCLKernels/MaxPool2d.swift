@@ -59,19 +59,36 @@ public enum MaxPool2d {
                 let out = output + r * c, idx = indices + r * c
                 let image = input + n * s.inHeight * s.inWidth * c
                 let first = Int32(y0 * s.inWidth + x0)
-                for k in 0..<c {
-                    out[k] = -.infinity
-                    idx[k] = first
-                }
-                for iy in y0..<y1 {
-                    for ix in x0..<x1 {
-                        let position = Int32(iy * s.inWidth + ix)
-                        let v = image + (iy * s.inWidth + ix) * c
-                        for k in 0..<c where v[k] > out[k] || v[k].isNaN {
-                            out[k] = v[k]
-                            idx[k] = position
+                // 16 channels at a time in registers: take v where v > max or v is NaN (PyTorch's rule).
+                var k = 0
+                while k + 16 <= c {
+                    var best = SIMD16<Float>(repeating: -.infinity)
+                    var winner = SIMD16<Int32>(repeating: first)
+                    for iy in y0..<y1 {
+                        for ix in x0..<x1 {
+                            let v = UnsafeRawPointer(image + (iy * s.inWidth + ix) * c + k).loadUnaligned(as: SIMD16<Float>.self)
+                            let take = (v .> best) .| (v .!= v)
+                            best.replace(with: v, where: take)
+                            winner.replace(with: Int32(iy * s.inWidth + ix), where: take)
                         }
                     }
+                    UnsafeMutableRawPointer(out + k).storeBytes(of: best, as: SIMD16<Float>.self)
+                    UnsafeMutableRawPointer(idx + k).storeBytes(of: winner, as: SIMD16<Int32>.self)
+                    k += 16
+                }
+                for k in k..<c {
+                    var best = -Float.infinity, winner = first
+                    for iy in y0..<y1 {
+                        for ix in x0..<x1 {
+                            let value = image[(iy * s.inWidth + ix) * c + k]
+                            if value > best || value.isNaN {
+                                best = value
+                                winner = Int32(iy * s.inWidth + ix)
+                            }
+                        }
+                    }
+                    out[k] = best
+                    idx[k] = winner
                 }
             }
         }

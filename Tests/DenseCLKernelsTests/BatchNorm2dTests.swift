@@ -86,10 +86,20 @@ final class BatchNorm2dTests: XCTestCase {
             forward(training: training, relu: false).reduce(Float.infinity) { min($0, abs($1)) }
         }
 
-        /// The first setup from seeds `seed, seed + 1000, …` whose pre-activations all lie at least 0.05 from
-        /// the ReLU kink (data selection only: the gradients play no part in the choice).
+        /// Data whose pre-activations all lie at least 0.05 from the ReLU kink (data selection only: the gradients
+        /// play no part in the choice). With a residual input, the residual is chosen so that every
+        /// pre-activation is ±[0.2, 1]; otherwise the first seed of `seed, seed + 1000, …` that qualifies is used.
         static func awayFromKink(_ s: BatchNorm2dShape, relu: Bool, residual: Bool, seed: UInt64, training: Bool) -> Self {
             var candidate = Self(s, relu: relu, residual: residual, seed: seed)
+            if relu, let r = candidate.residual {
+                r.fill(0)
+                let normalized = candidate.forward(training: training, relu: false)
+                let magnitude = GradientCheck.randomValues(count: s.count, seed: seed, sub: 8, low: 0.2, high: 1)
+                for i in 0..<s.count {
+                    r.buffer[i] = (i % 3 == 0 ? -magnitude[i] : magnitude[i]) - normalized[i]
+                }
+                return candidate
+            }
             var tries = 0
             while relu && candidate.reluMargin(training: training) <= 0.05 && tries < 200 {
                 tries += 1
@@ -106,6 +116,8 @@ final class BatchNorm2dTests: XCTestCase {
         ("residual, no relu", try! BatchNorm2dShape(batch: 3, channels: 2, height: 1, width: 3), false, true, 4),
         ("2 groups, relu", try! BatchNorm2dShape(batch: 4, channels: 3, height: 2, width: 2, groups: 2), true, false, 5),
         ("4 groups of 1 image, 1x3, residual + relu", try! BatchNorm2dShape(batch: 4, channels: 3, height: 1, width: 3, groups: 4), true, true, 6),
+        // 19 channels: two 8-wide vector blocks and a scalar tail.
+        ("19 channels, 2 groups, residual + relu", try! BatchNorm2dShape(batch: 2, channels: 19, height: 2, width: 3, groups: 2), true, true, 7),
     ]
 
     func testTrainingGradientsMatchFiniteDifferences() {

@@ -20,6 +20,8 @@ final class PoolingTests: XCTestCase {
             try MaxPool2dShape(batch: 1, channels: 2, inHeight: 2, inWidth: 3, kernel: 3, stride: 2, padding: 1),
             try MaxPool2dShape(batch: 1, channels: 1, inHeight: 1, inWidth: 1, kernel: 3, stride: 2, padding: 1),
             try MaxPool2dShape(batch: 2, channels: 2, inHeight: 5, inWidth: 5, kernel: 2, stride: 2, padding: 0),
+            // 18 channels: one 16-wide vector block and a scalar tail.
+            try MaxPool2dShape(batch: 1, channels: 18, inHeight: 5, inWidth: 4, kernel: 3, stride: 2, padding: 1),
         ]
         for (i, s) in shapes.enumerated() {
             let x = TestTensor(spacedValues(s.inputCount, seed: UInt64(i)))
@@ -40,16 +42,23 @@ final class PoolingTests: XCTestCase {
     }
 
     func testMaxPoolTiesAndIndicesFollowPyTorch() throws {
-        let s = try MaxPool2dShape(batch: 1, channels: 2, inHeight: 4, inWidth: 4, kernel: 3, stride: 2, padding: 1)
-        // Channel 0 constant (every window a tie: the first valid position wins), channel 1 with a NaN at (1, 1).
+        // 17 channels so that both the 16-wide vector path (channels 0...15) and the scalar tail (16) are seen.
+        let c = 17
+        let s = try MaxPool2dShape(batch: 1, channels: c, inHeight: 4, inWidth: 4, kernel: 3, stride: 2, padding: 1)
+        // All values 1 (every window a tie: the first valid position wins), except a NaN at (1, 1) in channel 1
+        // (vector path) and channel 16 (scalar tail).
         var x = [Float](repeating: 1, count: s.inputCount)
-        x[(1 * 4 + 1) * 2 + 1] = .nan
+        x[(1 * 4 + 1) * c + 1] = .nan
+        x[(1 * 4 + 1) * c + 16] = .nan
         var out = [Float](repeating: 0, count: s.outputCount), indices = [Int32](repeating: -1, count: s.outputCount)
         MaxPool2d.forward(s, input: x, output: &out, indices: &indices, context: context)
-        // Output 2x2; window of (oy, ox) starts at (2oy − 1, 2ox − 1) clamped to 0.
-        XCTAssertEqual((0..<4).map { indices[$0 * 2] }, [0, 1, 4, 5])
-        XCTAssertEqual(indices[1], 5)  // the NaN at (1, 1) wins window (0, 0)
-        XCTAssertTrue(out[1].isNaN)
+        // Output 2x2; the window of (oy, ox) starts at (2oy − 1, 2ox − 1) clamped to 0.
+        XCTAssertEqual((0..<4).map { indices[$0 * c] }, [0, 1, 4, 5])
+        for channel in [1, 16] {
+            XCTAssertEqual(indices[channel], 5, "channel \(channel): the NaN at (1, 1) wins window (0, 0)")
+            XCTAssertTrue(out[channel].isNaN)
+            XCTAssertEqual(indices[3 * c + channel], 5, "channel \(channel): and window (1, 1)")
+        }
         XCTAssertEqual(out[0], 1)
     }
 

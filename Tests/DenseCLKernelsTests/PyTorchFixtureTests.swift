@@ -80,7 +80,7 @@ final class PyTorchFixtureTests: XCTestCase {
 
     func testBatchNorm2dMatchesPyTorch() throws {
         let all = try cases("batchnorm2d.safetensors")
-        XCTAssertEqual(all.count, 4)
+        XCTAssertEqual(all.count, 5)
         for c in all {
             let xs = try c.shape("x")
             let s = try BatchNorm2dShape(batch: xs[0], channels: xs[1], height: xs[2], width: xs[3], groups: c.int("groups"))
@@ -117,7 +117,7 @@ final class PyTorchFixtureTests: XCTestCase {
 
     func testPoolingMatchesPyTorch() throws {
         let all = try cases("pooling.safetensors")
-        XCTAssertEqual(all.count, 3)
+        XCTAssertEqual(all.count, 4)
         for c in all {
             let xs = try c.shape("x"), ys = try c.shape("dy")
             let x = try nhwc(c.input("x"), xs), dy = try nhwc(c.input("dy"), ys)

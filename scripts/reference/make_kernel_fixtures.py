@@ -113,6 +113,7 @@ for name, (n, c, h, w, groups, relu, residual, training) in {
     "bn_train_residual_relu": (3, 4, 3, 5, 1, True, True, True),
     "bn_train_groups2_relu": (4, 5, 3, 3, 2, True, False, True),
     "bn_eval_relu": (2, 4, 3, 3, 1, True, False, False),
+    "bn_train_wide_groups2_residual_relu": (4, 20, 3, 3, 2, True, True, True),
 }.items():
     inputs = {"x": rand(n, c, h, w, low=-1, high=3), "gamma": rand(c, low=0.5, high=1.5), "beta": rand(c, low=-0.5, high=0.5),
               "rs_mean": rand(c, low=-0.5, high=0.5), "rs_var": rand(c, low=0.5, high=2.0), "dy": rand(n, c, h, w)}
@@ -126,6 +127,9 @@ write("batchnorm2d.safetensors", store, cases)
 store, cases = {}, []
 add_case(store, cases, "maxpool_3x3s2p1", {"kernel": 3, "stride": 2, "padding": 1},
          {"x": rand(2, 4, 9, 8), "dy": rand(2, 4, 5, 4)},
+         lambda a: F.max_pool2d(a["x"], 3, 2, 1))
+add_case(store, cases, "maxpool_3x3s2p1_wide", {"kernel": 3, "stride": 2, "padding": 1},
+         {"x": rand(1, 20, 7, 6), "dy": rand(1, 20, 4, 3)},
          lambda a: F.max_pool2d(a["x"], 3, 2, 1))
 add_case(store, cases, "avgpool_global", {"out": 1}, {"x": rand(2, 5, 7, 7), "dy": rand(2, 5, 1, 1)},
          lambda a: F.adaptive_avg_pool2d(a["x"], 1))
