@@ -28,7 +28,7 @@ enum Cluster {
 }
 
 /// Runs `body` on one thread per rank, each with its own communicator over `transports[rank]`.
-func runCollectives<T: Transport & SendableMetatype>(
+func runCollectives<T: Transport>(
     _ transports: [T], session: Session = Session(runID: 7, generation: 1), options: CollectiveOptions,
     limit: Duration = .seconds(30), file: StaticString = #filePath, line: UInt = #line,
     _ body: @escaping @Sendable (Collectives<T>) throws -> Void

@@ -14,7 +14,7 @@ final class FailureTests: XCTestCase {
         checkSilentNeighbour(try Cluster.zeroMQ(3))
     }
 
-    private func checkSilentNeighbour<T: Transport & SendableMetatype>(_ transports: [T]) {
+    private func checkSilentNeighbour<T: Transport>(_ transports: [T]) {
         let timeout = Duration.milliseconds(200)
         let start = ContinuousClock.now
         let errors = runCollectives(

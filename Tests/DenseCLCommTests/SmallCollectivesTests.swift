@@ -29,7 +29,7 @@ final class SmallCollectivesTests: XCTestCase {
         }
     }
 
-    private func check<T: Transport & SendableMetatype>(_ transports: [T], partBytes: Int) {
+    private func check<T: Transport>(_ transports: [T], partBytes: Int) {
         let n = transports.count
         let context = "world \(n), parts of \(partBytes) bytes, \(T.self)"
         let floatsPerRank = 5

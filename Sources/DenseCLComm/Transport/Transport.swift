@@ -19,7 +19,7 @@ public protocol TransportPayload: AnyObject {
 /// Thread confinement: a transport object is used by one thread at a time (ZeroMQ sockets are not
 /// thread-safe). Implementations are classes that are not `Sendable`; hand one to another thread only through
 /// a synchronisation point (a lock or a thread start), never concurrently.
-public protocol Transport: AnyObject {
+public protocol Transport: AnyObject, SendableMetatype {
     associatedtype Payload: TransportPayload
 
     /// This process's rank, in `0..<worldSize`.
