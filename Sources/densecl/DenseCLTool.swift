@@ -9,5 +9,6 @@ struct DenseCLTool: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             Bench.self,
+            CommRank.self,
         ])
 }

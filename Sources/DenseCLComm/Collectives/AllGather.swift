@@ -47,6 +47,11 @@ extension Collectives {
         }
     }
 
+    /// Gathers every rank's bytes in rank order (sizes may differ).
+    public func allGather(_ bytes: [UInt8]) throws -> [[UInt8]] {
+        try bytes.withUnsafeBytes { try allGather($0) }
+    }
+
     /// Gathers every rank's floats in rank order (sizes may differ).
     public func allGather(_ floats: [Float]) throws -> [[Float]] {
         let blocks = try floats.withUnsafeBytes { try allGather($0) }
