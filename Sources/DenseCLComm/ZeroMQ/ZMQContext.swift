@@ -8,6 +8,11 @@ import CZeroMQ
 public final class ZMQContext: @unchecked Sendable {
     let handle: UnsafeMutableRawPointer
 
+    /// The `void *` context, for other ZeroMQ code of this process that needs `inproc` endpoints or raw
+    /// sockets (the tests use it to inject malformed frames). Sockets made from it must be closed before the
+    /// last reference to this object goes away.
+    public var unsafeHandle: UnsafeMutableRawPointer { handle }
+
     /// - Parameter ioThreads: ZeroMQ I/O threads (`ZMQ_IO_THREADS`); one moves about a gigabyte per second.
     public init(ioThreads: Int = 1) throws(CommError) {
         guard let context = zmq_ctx_new() else { throw ZMQError.last("zmq_ctx_new") }
