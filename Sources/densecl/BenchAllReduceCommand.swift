@@ -89,6 +89,11 @@ struct BenchAllReduce: ParsableCommand {
         print("  all-reduce median of \(iterations) (best):       \(format(median * 1e3)) ms (\(format(best * 1e3)))")
         print("  algorithm bandwidth bytes/time:            \(format(bytes / median / 1e9)) GB/s")
         print("  bus bandwidth 2(n-1)/n * bytes/time:       \(format(busRate)) GB/s = \(format(100 * busRate / linkRate))% of one raw link (target >= 70%), \(format(100 * busRate / ringRate))% of the loaded ring links")
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let allReduceCPU = lines.flatMap { values("allreduce-cpu", $0) }.median
+        let ringCPU = lines.flatMap { values("ring-cpu", $0) }.median
+        print("  CPU per rank (all threads), median:        all-reduce \(format(allReduceCPU * 1e3)) ms, ring probe \(format(ringCPU * 1e3)) ms")
+        print("  CPU-bound floor on this host (\(cores) cores):   n x all-reduce CPU / cores = \(format(n * allReduceCPU / Double(cores) * 1e3)) ms")
         print("  result check (closed form, every rank):   \(verified ? "ok" : "FAILED")")
     }
 
@@ -104,4 +109,9 @@ struct BenchAllReduce: ParsableCommand {
         guard let url = Bundle.main.executableURL else { throw ValidationError("cannot locate the densecl executable") }
         return url
     }
+}
+
+extension Array where Element == Double {
+    /// The middle value (upper median for an even count); NaN when empty.
+    var median: Double { isEmpty ? .nan : sorted()[count / 2] }
 }

@@ -41,6 +41,7 @@ struct CommRank: ParsableCommand {
     }
 
     private func runScenario() throws {
+        ReceiveAllocationTuning.keepLargeBlocksInHeap()
         let context = try ZMQContext()
         let control = try ControlChannel.worker(
             context: context, connect: coordinator, identity: PeerID("rank-\(rank)"),
@@ -94,6 +95,8 @@ struct CommRank: ParsableCommand {
 
     /// Warm-up, link probe (rank 0 -> 1), then `iterations` all-reduces each started after a barrier.
     private func benchmark(_ comm: Collectives<ZeroMQTransport>) throws {
+        // Locals: reading an @Option property in a loop costs a generic-metadata lookup per access.
+        let (rank, world, iterations) = (self.rank, self.world, self.iterations)
         let count = Int(mb * 1e6) / 4
         // Twice the size: the ring probe streams up to 2(n-1)/n of the buffer from it.
         let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: 2 * count)
@@ -116,18 +119,31 @@ struct CommRank: ParsableCommand {
         }
         // What each rank sends in a ring all-reduce: 2(n-1)/n of the buffer.
         let ringBytes = 2 * (world - 1) * (count / world) * 4
+        // CPU time (this process, all threads) tells the cost independently of what else the host runs.
         for _ in 0..<2 {
+            let cpu = processCPUSeconds()
             let seconds = try comm.probeRing(byteCount: ringBytes, source: UnsafeRawBufferPointer(buffer))
             print("ring-seconds \(seconds.inSeconds)")
+            print("ring-cpu \(processCPUSeconds() - cpu)")
         }
         for _ in 0..<iterations {
             try comm.barrier()
+            let cpu = processCPUSeconds()
             let start = ContinuousClock.now
             try comm.allReduce(data, plan: plan)
             print("allreduce-seconds \(start.duration(to: .now).inSeconds)")
+            print("allreduce-cpu \(processCPUSeconds() - cpu)")
         }
         try comm.barrier()
     }
+}
+
+/// User plus system CPU time of this process so far, all threads included (ZeroMQ's I/O thread too).
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) * 1e-6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 /// Rank-encoded inputs with an exact closed-form mean (see the comm tests' `RankEncoded`): rank r holds

@@ -108,7 +108,9 @@ public final class ZeroMQTransport: Transport {
             return false
         }
         guard try socket.send(message: payload.message, more: false) else {
-            throw CommError.protocolMismatch(peer: peer, detail: "payload frame refused after its header was queued")
+            throw CommError.zmq(
+                call: "zmq_msg_send(payload to rank \(peer))", errno: EAGAIN,
+                message: "payload frame refused after its header was queued")
         }
         return true
     }
@@ -141,7 +143,9 @@ public final class ZeroMQTransport: Transport {
         }
         defer { zmq_msg_close(message) }
         guard try socket.send(message: message, more: false) else {
-            throw CommError.protocolMismatch(peer: peer, detail: "payload frame refused after its header was queued")
+            throw CommError.zmq(
+                call: "zmq_msg_send(payload to rank \(peer))", errno: EAGAIN,
+                message: "payload frame refused after its header was queued")
         }
         return true
     }
