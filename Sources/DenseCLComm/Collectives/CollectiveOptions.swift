@@ -1,17 +1,3 @@
-import Foundation
-
-/// Which run and which membership generation a communicator belongs to. Stamped on every message; traffic
-/// from an older generation is dropped, from another run or a newer generation rejected.
-public struct Session: Hashable, Sendable {
-    public var runID: UInt64
-    public var generation: UInt32
-
-    public init(runID: UInt64, generation: UInt32) {
-        self.runID = runID
-        self.generation = generation
-    }
-}
-
 /// Tuning and safety knobs of the collectives.
 public struct CollectiveOptions: Sendable {
     /// Largest payload of one message. Buffers are cut into parts of this size so that one part is on the
@@ -33,32 +19,5 @@ public struct CollectiveOptions: Sendable {
         self.window = window
         self.timeout = timeout
         self.abort = abort
-    }
-}
-
-/// A flag that makes a communicator's pending and future waits fail with the stored reason.
-///
-/// Thread-safe: `abort(_:)` is called from another thread (control plane, signal handler) while the
-/// communication thread is blocked; waits notice within ``pollSlice``.
-public final class AbortSignal: @unchecked Sendable {
-    /// How often a blocked wait looks at the flag.
-    public static let pollSlice: Duration = .milliseconds(50)
-
-    private let lock = NSLock()
-    private var storedReason: CommError?  // guarded by `lock`
-
-    public init() {}
-
-    /// Requests cancellation; the first reason wins.
-    public func abort(_ reason: CommError) {
-        lock.lock()
-        if storedReason == nil { storedReason = reason }
-        lock.unlock()
-    }
-
-    public var reason: CommError? {
-        lock.lock()
-        defer { lock.unlock() }
-        return storedReason
     }
 }

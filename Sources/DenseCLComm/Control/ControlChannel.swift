@@ -1,32 +1,6 @@
 import CZeroMQ
 import Foundation
 
-/// Settings of a ``ControlChannel``.
-public struct ControlOptions: Sendable {
-    /// Stamped on every message; messages of another run are rejected.
-    public var runID: UInt64
-    /// How often a worker pings (and so how often the coordinator expects to hear from it).
-    public var heartbeatInterval: Duration = .seconds(1)
-    /// Intervals of silence after which a peer is reported down (zguide suggests 3 to 5).
-    public var missedBeats: Int = 3
-    /// `ZMQ_LINGER` of the socket: how long closing may wait to flush the last messages (the goodbye).
-    public var linger: Duration = .milliseconds(100)
-    /// `ZMQ_SNDHWM`/`ZMQ_RCVHWM` in messages. Control traffic is small, so this is generous; a ROUTER drops
-    /// (and this channel reports as undeliverable) what exceeds it.
-    public var highWaterMark: Int = 10_000
-
-    public init(
-        runID: UInt64, heartbeatInterval: Duration = .seconds(1), missedBeats: Int = 3,
-        linger: Duration = .milliseconds(100), highWaterMark: Int = 10_000
-    ) {
-        self.runID = runID
-        self.heartbeatInterval = heartbeatInterval
-        self.missedBeats = missedBeats
-        self.linger = linger
-        self.highWaterMark = highWaterMark
-    }
-}
-
 /// The control plane: a coordinator's ROUTER socket (bound) talking to workers' DEALER sockets (connected),
 /// carrying typed ``ControlMessage``s framed as a ``FrameHeader`` plus one payload frame.
 ///
@@ -129,75 +103,4 @@ struct OutgoingControl: Sendable {
     let generation: UInt32
     let step: UInt64
     let payload: [UInt8]
-}
-
-/// State shared by callers and the I/O thread, guarded by `condition`.
-final class ControlShared: @unchecked Sendable {
-    let wake: WakePipe
-    private let condition = NSCondition()
-    private var outbox: [OutgoingControl] = []
-    private var events: [ControlEvent] = []
-    private var eventHead = 0
-    private var stopRequested = false
-    private var stopped = false
-
-    init(wake: WakePipe) { self.wake = wake }
-
-    func enqueue(_ message: OutgoingControl) throws(CommError) {
-        condition.lock()
-        defer { condition.unlock() }
-        guard !stopRequested else { throw .closed }
-        outbox.append(message)
-        wake.signal()
-    }
-
-    /// Called by the I/O thread.
-    func takeOutbox() -> (messages: [OutgoingControl], stop: Bool) {
-        condition.lock()
-        defer { condition.unlock() }
-        let messages = outbox
-        outbox.removeAll()
-        return (messages, stopRequested)
-    }
-
-    /// Called by the I/O thread.
-    func post(_ event: ControlEvent) {
-        condition.lock()
-        events.append(event)
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    /// Called by the I/O thread as its last action.
-    func markStopped() {
-        condition.lock()
-        stopped = true
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    func nextEvent(timeout: Duration) -> ControlEvent? {
-        let deadline = Date(timeIntervalSinceNow: timeout.seconds)
-        condition.lock()
-        defer { condition.unlock() }
-        while eventHead == events.count && !stopped {
-            if !condition.wait(until: deadline) { break }
-        }
-        guard eventHead < events.count else { return nil }
-        let event = events[eventHead]
-        eventHead += 1
-        if eventHead == events.count {
-            events.removeAll(keepingCapacity: true)
-            eventHead = 0
-        }
-        return event
-    }
-
-    func stopAndJoin() {
-        condition.lock()
-        defer { condition.unlock() }
-        stopRequested = true
-        wake.signal()
-        while !stopped { condition.wait() }
-    }
 }

@@ -166,11 +166,3 @@ public final class InProcessTransport: Transport {
         }
     }
 }
-
-extension Duration {
-    /// The duration in seconds, as a `Double` (for Foundation deadlines and printing rates).
-    var seconds: Double {
-        let (s, attoseconds) = components
-        return Double(s) + Double(attoseconds) * 1e-18
-    }
-}

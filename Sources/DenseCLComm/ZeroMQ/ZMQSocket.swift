@@ -126,18 +126,3 @@ final class ZMQSocket {
         }
     }
 }
-
-extension Duration {
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    }
-
-    /// Milliseconds, rounded up so that a positive wait never becomes a non-blocking poll.
-    var millisecondsRoundedUp: Int {
-        let (seconds, attoseconds) = components
-        let whole = seconds * 1000 + attoseconds / 1_000_000_000_000_000
-        let rest = attoseconds % 1_000_000_000_000_000
-        return Int(clamping: whole + (rest > 0 ? 1 : 0))
-    }
-}
