@@ -17,24 +17,24 @@ enum ReduceKernels {
         }
     }
 
-    /// `message[i] = (message[i] + local[i]) * scale`: completes the sum of the chunk this rank owns, scaled
-    /// once (by 1/n for a mean) so that every rank ends with bit-identical values.
-    static func accumulateAndScale(
-        _ message: UnsafeMutableRawBufferPointer, _ local: UnsafeBufferPointer<Float>, scale: Float
-    ) {
+    /// `local[i] = message[i] = (message[i] + local[i]) * scale`: completes the sum of a chunk this rank owns,
+    /// scaled once (by 1/n for a mean), and keeps it both locally and in the message that carries it on, so
+    /// that every rank ends with bit-identical values. One pass over both buffers.
+    static func finish(_ message: UnsafeMutableRawBufferPointer, _ local: UnsafeMutableBufferPointer<Float>, scale: Float) {
         precondition(message.count == local.count * 4, "message and slice differ in size")
-        guard let base = message.baseAddress, let source = local.baseAddress else { return }
+        guard let base = message.baseAddress, let target = local.baseAddress else { return }
         if Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 {
-            let target = base.assumingMemoryBound(to: Float.self)
-            if scale == 1 {
-                for i in 0..<local.count { target[i] += source[i] }
-            } else {
-                for i in 0..<local.count { target[i] = (target[i] + source[i]) * scale }
+            let carried = base.assumingMemoryBound(to: Float.self)
+            for i in 0..<local.count {
+                let value = (carried[i] + target[i]) * scale
+                carried[i] = value
+                target[i] = value
             }
         } else {
             for i in 0..<local.count {
-                let value = (base.loadUnaligned(fromByteOffset: 4 * i, as: Float.self) + source[i]) * scale
+                let value = (base.loadUnaligned(fromByteOffset: 4 * i, as: Float.self) + target[i]) * scale
                 base.storeBytes(of: value, toByteOffset: 4 * i, as: Float.self)
+                target[i] = value
             }
         }
     }

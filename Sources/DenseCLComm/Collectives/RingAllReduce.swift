@@ -21,6 +21,12 @@ public enum ReduceOperation: Sendable {
 /// - all-gather, steps t = 0 ..< n-1: chunk (r-t) mod n, already final; it stores it and forwards it unless
 ///   t = n-2 (its right neighbour is the chunk's owner, which already has it).
 /// Each rank sends and receives 2(n-1)/n of the buffer, the bandwidth optimum for a ring.
+///
+/// Only the own chunk is sent straight from the caller's buffer (zero-copy); every later message is a
+/// received one, modified in place and passed on. The own chunk is overwritten only by its finished values
+/// in the all-gather, and part k of those cannot exist before the right neighbour has received own part k
+/// (the first hop of its reduce-scatter chain), so ZeroMQ has always read a borrowed part before it is
+/// overwritten. Returning waits until ZeroMQ has released every borrowed part.
 public struct RingAllReducePlan: Equatable, Sendable {
     enum Action: Equatable, Sendable {
         /// Reduce-scatter: add the local slice into the message and pass it on.
@@ -111,16 +117,7 @@ extension Collectives {
             let extent = buffer.count * 4
             let ownCount = plan.ownParts.count
             var next = 0
-            var bufferWritten = false
             let what = { "all-reduce #\(self.operation) (bucket \(bucket))" }
-
-            // Before the first write into `buffer`, ZeroMQ must be done reading the own-chunk parts it was lent.
-            func prepareWrite() throws(CommError) {
-                if !bufferWritten {
-                    try waitForBorrowedSends(what: what())
-                    bufferWritten = true
-                }
-            }
 
             try runPipeline(
                 to: right, ownParts: ownCount,
@@ -146,17 +143,15 @@ extension Collectives {
                     case .accumulate:
                         ReduceKernels.accumulate(bytes, UnsafeBufferPointer(local))
                     case .finish:
-                        ReduceKernels.accumulateAndScale(bytes, UnsafeBufferPointer(local), scale: scale)
-                        try prepareWrite()
-                        ReduceKernels.store(UnsafeRawBufferPointer(bytes), into: local)
+                        ReduceKernels.finish(bytes, local, scale: scale)
                     case .store:
-                        try prepareWrite()
                         ReduceKernels.store(UnsafeRawBufferPointer(bytes), into: local)
                     }
                     guard part.forward else { return nil }
                     return (header(kind: .allReduce, bucket: tag, part: ownCount + j, extent: extent), message.payload)
                 },
                 what: what())
+            // The caller may reuse the buffer as soon as we return.
             try waitForBorrowedSends(what: what())
         }
     }
