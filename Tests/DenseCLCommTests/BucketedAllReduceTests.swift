@@ -15,10 +15,16 @@ final class BucketedAllReduceTests: XCTestCase {
     /// bucket b-1 has been reduced (it waits on `bucketsCompleted`), which can only finish if the
     /// communication thread reduces a bucket while later ones are not yet submitted. Results must match the
     /// closed form, and every rank must also be able to run another collective through `run`.
-    func testBucketsAreReducedWhileLaterOnesAreStillBeingComputed() {
-        let n = 3
+    func testBucketsAreReducedWhileLaterOnesAreStillBeingComputed() throws {
+        checkOverlap(Cluster.inProcess(3))
+        // Over ZeroMQ the sockets, created on this thread, migrate to each rank's communication thread.
+        checkOverlap(try Cluster.zeroMQ(3))
+    }
+
+    private func checkOverlap<T: Transport>(_ transportList: [T]) {
+        let n = transportList.count
         let count = 10_000
-        let transports = Handoff(value: Cluster.inProcess(n))
+        let transports = Handoff(value: transportList)
         let outputs = RankValues<[Float]>(n)
         let errors = runRanks(n) { rank in
             let comm = try Collectives(
@@ -52,9 +58,9 @@ final class BucketedAllReduceTests: XCTestCase {
             }
             outputs[rank] = Array(arena)
         }
-        XCTAssertEqual(errors.compactMap { $0 }, [])
+        XCTAssertEqual(errors.compactMap { $0 }, [], "\(T.self)")
         for rank in 0..<n {
-            assertClosedForm(outputs[rank] ?? [], count: count, worldSize: n, mean: true, context: "rank \(rank)")
+            assertClosedForm(outputs[rank] ?? [], count: count, worldSize: n, mean: true, context: "\(T.self) rank \(rank)")
         }
     }
 
