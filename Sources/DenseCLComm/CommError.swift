@@ -1,7 +1,7 @@
 /// What went wrong in the communication layer.
 ///
-/// Data-plane peers are named by rank. Every blocking wait in this module is bounded, so a dead or silent
-/// peer surfaces as ``timeout(peer:operation:after:)`` rather than a hang.
+/// Peers are named by rank, or -1 for the coordinator (during rendezvous). Every blocking wait in this module
+/// is bounded, so a dead or silent peer surfaces as ``timeout(peer:operation:after:)`` rather than a hang.
 public enum CommError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A wait for `peer` (a rank) made no progress within `after`.
     case timeout(peer: Int, operation: String, after: Duration)

@@ -1,3 +1,4 @@
+import CZeroMQ
 import DenseCLComm
 import Foundation
 import XCTest
@@ -177,5 +178,33 @@ final class ControlChannelTests: XCTestCase {
             if case .undeliverable("nobody", Self.hello, _) = $0 { return true } else { return false }
         }
         XCTAssertThrowsError(try coordinator.send(ControlMessage(kind: .ping), to: "stranger"))
+    }
+
+    /// A frame that is not a DenseCL header is reported as rejected and does not make its sender a peer;
+    /// the channel keeps serving well-formed traffic afterwards.
+    func testMalformedFramesAreRejected() throws {
+        let context = try ZMQContext()
+        let coordinator = try ControlChannel.coordinator(context: context, options: fast)
+        defer { coordinator.close() }
+        guard let raw = zmq_socket(context.unsafeHandle, ZMQ_DEALER) else { return XCTFail("zmq_socket") }
+        defer { zmq_close(raw) }
+        var linger: Int32 = 0
+        zmq_setsockopt(raw, ZMQ_LINGER, &linger, 4)
+        let name = Array("junk-peer".utf8)
+        name.withUnsafeBytes { _ = zmq_setsockopt(raw, ZMQ_ROUTING_ID, $0.baseAddress, $0.count) }
+        XCTAssertEqual(zmq_connect(raw, coordinator.endpoint), 0)
+        let junk = Array("hello?".utf8)
+        XCTAssertEqual(junk.withUnsafeBytes { zmq_send(raw, $0.baseAddress, $0.count, 0) }, Int32(junk.count))
+
+        let event = awaitEvent(coordinator, within: .seconds(5)) { _ in true }
+        guard case .rejected(let from, .protocolMismatch(_, let detail))? = event else {
+            return XCTFail("expected a rejection first, got \(String(describing: event))")
+        }
+        XCTAssertEqual(from, "junk-peer")
+        XCTAssertTrue(detail.contains("header frame of 6 bytes"), detail)
+
+        let worker = try ControlChannel.worker(context: context, connect: coordinator.endpoint, identity: "w", options: fast)
+        defer { worker.close() }
+        awaitEvent(coordinator, within: .seconds(5)) { $0 == .peerUp("w") }
     }
 }

@@ -119,8 +119,11 @@ final class ControlLoop {
     private func receiveAll() {
         while true {
             do {
-                guard let (peer, header, payload) = try receiveOne() else { return }
-                handle(peer: peer, header: header, payload: payload)
+                switch try receiveOne() {
+                case .none: return
+                case .dropped: continue
+                case .message(let peer, let header, let payload): handle(peer: peer, header: header, payload: payload)
+                }
             } catch CommError.closed {
                 return
             } catch let error as CommError {
@@ -131,18 +134,26 @@ final class ControlLoop {
         }
     }
 
+    private enum Received {
+        case none
+        /// A malformed message, already reported as `rejected` and drained.
+        case dropped
+        case message(PeerID, FrameHeader, [UInt8])
+    }
+
     private func frameBytes() -> [UInt8] {
         Array(UnsafeRawBufferPointer(start: zmq_msg_data(frame), count: zmq_msg_size(frame)))
     }
 
     /// Reads one whole message if one is queued: `[identity] header [payload]`.
-    private func receiveOne() throws -> (PeerID, FrameHeader, [UInt8])? {
-        guard try socket.receive(into: frame) else { return nil }
+    private func receiveOne() throws -> Received {
+        guard try socket.receive(into: frame) else { return .none }
         var peer = PeerID.coordinator
         if role == .coordinator {
             peer = PeerID(frameBytes())
             guard zmq_msg_more(frame) != 0, try socket.receive(into: frame) else {
-                throw CommError.protocolMismatch(peer: nil, detail: "message from \(peer) without a header frame")
+                shared.post(.rejected(from: peer, .protocolMismatch(peer: nil, detail: "message without a header frame")))
+                return .dropped
             }
         }
         let header: FrameHeader
@@ -151,13 +162,13 @@ final class ControlLoop {
         } catch {
             socket.discardRemainingFrames(after: frame)
             shared.post(.rejected(from: peer, (error as? CommError) ?? .invalidArgument("\(error)")))
-            return try receiveOne()
+            return .dropped
         }
         var payload: [UInt8] = []
         if header.frames == 1 {
             guard zmq_msg_more(frame) != 0, try socket.receive(into: frame) else {
                 shared.post(.rejected(from: peer, .protocolMismatch(peer: nil, detail: "payload frame missing")))
-                return try receiveOne()
+                return .dropped
             }
             payload = frameBytes()
         }
@@ -165,9 +176,9 @@ final class ControlLoop {
             socket.discardRemainingFrames(after: frame)
             shared.post(.rejected(
                 from: peer, .protocolMismatch(peer: nil, detail: "frames do not match the header (\(header.kind))")))
-            return try receiveOne()
+            return .dropped
         }
-        return (peer, header, payload)
+        return .message(peer, header, payload)
     }
 
     private func handle(peer: PeerID, header: FrameHeader, payload: [UInt8]) {
