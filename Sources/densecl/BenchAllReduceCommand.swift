@@ -48,10 +48,15 @@ struct BenchAllReduce: ParsableCommand {
         defer { for (process, _) in ranks where process.isRunning { process.terminate() } }
         _ = try Rendezvous.gatherAddressBook(on: control, worldSize: workers, generation: 1, timeout: .seconds(60))
 
+        // Every wait of a rank is bounded (60 s), so a healthy run ends well within this limit.
+        let deadline = Date(timeIntervalSinceNow: 600)
+        while ranks.contains(where: { $0.process.isRunning }) {
+            guard Date() < deadline else { throw ValidationError("rank processes still running after 600 s") }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
         var lines: [[String]] = []
         for (rank, (process, output)) in ranks.enumerated() {
             let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
             guard process.terminationStatus == 0 else {
                 throw ValidationError("rank \(rank) exited with status \(process.terminationStatus)")
             }
@@ -84,17 +89,24 @@ struct BenchAllReduce: ParsableCommand {
         let ringRate = 2 * (n - 1) / n * bytes / ring / 1e9
 
         print("all-reduce (mean), \(workers) rank processes, \(format(bytes / 1e6)) MB float32, parts of \(partKB) KiB, window \(window)")
-        print("  raw ZeroMQ link, rank 0 -> 1 (best of 2):   \(format(link * 1e3)) ms   \(format(linkRate)) GB/s")
-        print("  all \(workers) ring links at once, no arithmetic:  \(format(ring * 1e3)) ms   \(format(ringRate)) GB/s per link")
-        print("  all-reduce median of \(iterations) (best):       \(format(median * 1e3)) ms (\(format(best * 1e3)))")
-        print("  algorithm bandwidth bytes/time:            \(format(bytes / median / 1e9)) GB/s")
-        print("  bus bandwidth 2(n-1)/n * bytes/time:       \(format(busRate)) GB/s = \(format(100 * busRate / linkRate))% of one raw link (target >= 70%), \(format(100 * busRate / ringRate))% of the loaded ring links")
+        row("raw ZeroMQ link, rank 0 -> 1 (best of 2)", "\(format(link * 1e3)) ms   \(format(linkRate)) GB/s")
+        row("all \(workers) ring links at once, no arithmetic", "\(format(ring * 1e3)) ms   \(format(ringRate)) GB/s per link")
+        row("all-reduce, median of \(iterations) (best)", "\(format(median * 1e3)) ms (\(format(best * 1e3)))")
+        row("algorithm bandwidth, bytes / time", "\(format(bytes / median / 1e9)) GB/s")
+        row(
+            "bus bandwidth, 2(n-1)/n * bytes / time",
+            "\(format(busRate)) GB/s = \(format(100 * busRate / linkRate))% of one raw link (target >= 70%), "
+                + "\(format(100 * busRate / ringRate))% of the loaded ring links")
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let allReduceCPU = lines.flatMap { values("allreduce-cpu", $0) }.median
         let ringCPU = lines.flatMap { values("ring-cpu", $0) }.median
-        print("  CPU per rank (all threads), median:        all-reduce \(format(allReduceCPU * 1e3)) ms, ring probe \(format(ringCPU * 1e3)) ms")
-        print("  CPU-bound floor on this host (\(cores) cores):   n x all-reduce CPU / cores = \(format(n * allReduceCPU / Double(cores) * 1e3)) ms")
-        print("  result check (closed form, every rank):   \(verified ? "ok" : "FAILED")")
+        row("CPU per rank (all threads), median", "all-reduce \(format(allReduceCPU * 1e3)) ms, ring probe \(format(ringCPU * 1e3)) ms")
+        row("CPU-bound floor here, n * CPU / \(cores) cores", "\(format(n * allReduceCPU / Double(cores) * 1e3)) ms")
+        row("result check (closed form, every rank)", verified ? "ok" : "FAILED")
+    }
+
+    private func row(_ label: String, _ value: String) {
+        print("  " + label + String(repeating: " ", count: max(1, 48 - label.count)) + value)
     }
 
     private func format(_ value: Double) -> String { String(format: "%.2f", value) }
