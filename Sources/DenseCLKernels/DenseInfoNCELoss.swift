@@ -13,14 +13,15 @@
 /// This is DenseCL's largest extra cost: `(N·S²) × K` logits (1568 × 65536 in the official recipe) and their
 /// softmax gradient. It is computed in blocks of `blockRows` rows, each a GEMM, an in-place softmax and its
 /// gradient, and a second GEMM for `dq`, so only one `[blockRows, K]` block exists at a time, in a workspace of
-/// ``workspaceCount(rows:negatives:blockRows:)`` floats allocated once by the caller. The blocks share
+/// ``workspaceCount(rows:dim:negatives:blockRows:)`` floats allocated once by the caller. The blocks share
 /// ``InfoNCELoss``'s arithmetic, so the blocking changes nothing but memory.
 public enum DenseInfoNCELoss {
-    /// Floats of workspace for `rows = N·S²` query rows (see ``InfoNCELoss/workspaceCount(rows:negatives:blockRows:)``).
+    /// Floats of workspace for `rows = N·S²` query rows
+    /// (see ``InfoNCELoss/workspaceCount(rows:dim:negatives:blockRows:)``).
     public static func workspaceCount(
-        rows: Int, negatives: Int, blockRows: Int = InfoNCELoss.defaultBlockRows
+        rows: Int, dim: Int, negatives: Int, blockRows: Int = InfoNCELoss.defaultBlockRows
     ) -> Int {
-        InfoNCELoss.workspaceCount(rows: rows, negatives: negatives, blockRows: blockRows)
+        InfoNCELoss.workspaceCount(rows: rows, dim: dim, negatives: negatives, blockRows: blockRows)
     }
 
     /// The dense loss (mean over `samples · positions` rows) and its monitoring statistics.

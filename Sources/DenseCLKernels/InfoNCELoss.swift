@@ -16,7 +16,7 @@ import Foundation
 ///
 /// Rows are processed in blocks of `blockRows`: one GEMM for the block's `[blockRows, K]` negative logits, the
 /// softmax and its gradient in place, then one GEMM for the block's `dq`. So the `[N, 1+K]` logits are never
-/// materialised at once and the workspace is `blockRows·(K + 1)` floats (see ``workspaceCount(rows:negatives:blockRows:)``).
+/// materialised at once and the workspace is about `blockRows·(K + D + 2)` floats (see ``workspaceCount(rows:dim:negatives:blockRows:)``).
 /// Softmax sums and the loss accumulate in Double. Loops run on the calling thread; the GEMMs use OpenBLAS's
 /// thread setting.
 public enum InfoNCELoss {
@@ -36,17 +36,16 @@ public enum InfoNCELoss {
 
     /// Floats of workspace that ``forward(rows:dim:negatives:temperature:query:key:queue:workspace:blockRows:)``
     /// and ``forwardBackward(rows:dim:negatives:temperature:query:key:queue:workspace:blockRows:weight:dQuery:accumulate:)``
-    /// need: one block of negative logits plus one column of positive-logit gradients.
-    public static func workspaceCount(rows: Int, negatives: Int, blockRows: Int = defaultBlockRows) -> Int {
-        let block = min(rows, blockRows)
-        return block * negatives + block
+    /// need: one `[blockRows, K]` block of logits, two coefficients per row and one `[blockRows, D]` product.
+    public static func workspaceCount(rows: Int, dim: Int, negatives: Int, blockRows: Int = defaultBlockRows) -> Int {
+        ContrastiveCrossEntropy.workspaceCount(rows: rows, dim: dim, negatives: negatives, blockRows: blockRows)
     }
 
     /// The loss of `q` against its positive `k` and the `queue` negatives.
     /// - Parameters:
     ///   - rows: N; `dim`: D; `negatives`: K.
     ///   - query: `q [N, D]`; `key`: `k [N, D]`; `queue`: `[D, K]`.
-    ///   - workspace: ``workspaceCount(rows:negatives:blockRows:)`` floats, contents undefined afterwards.
+    ///   - workspace: ``workspaceCount(rows:dim:negatives:blockRows:)`` floats, contents undefined afterwards.
     public static func forward(
         rows: Int, dim: Int, negatives: Int, temperature: Float,
         query: UnsafePointer<Float>, key: UnsafePointer<Float>, queue: UnsafePointer<Float>,
@@ -74,11 +73,22 @@ public enum InfoNCELoss {
 
 /// The blockwise softmax cross-entropy with label 0 shared by ``InfoNCELoss`` and ``DenseInfoNCELoss``; they
 /// differ only in where each row's positive key is.
+///
+/// Per block of `m` rows: `E = l_neg` by one GEMM, then per row the maximum logit, `E ← exp(E/T − max)` in place
+/// and the row's loss; then `tmp = E · queueᵀ` by one GEMM and `dq[r] = f_r · tmp[r] + g⁺_r · k⁺[r]` with
+/// `f_r = scale / Σ exp` and `g⁺_r = (p[r,0] − 1) · scale`. Scaling the `[m, D]` product instead of the `[m, K]`
+/// block saves a pass over the block.
 enum ContrastiveCrossEntropy {
     struct Gradient {
         var weight: Float
         var dQuery: UnsafeMutablePointer<Float>
         var accumulate: Bool
+    }
+
+    /// Workspace floats: the `[block, K]` logits, two per-row coefficients and the `[block, D]` product.
+    static func workspaceCount(rows: Int, dim: Int, negatives: Int, blockRows: Int) -> Int {
+        let block = min(rows, blockRows)
+        return block * negatives + 2 * block + block * dim
     }
 
     /// - Parameter positive: the positive key row (`D` floats) of query row `r`.
@@ -92,8 +102,10 @@ enum ContrastiveCrossEntropy {
         precondition(dim <= Int(Int32.max) && negatives <= Int(Int32.max), "InfoNCE: size exceeds BLAS Int32")
         let (d, k) = (dim, negatives)
         let block = min(rows, blockRows)
-        let negativeLogits = workspace  // [block, K], row-major
-        let positiveGradients = workspace + block * k  // [block]
+        let logits = workspace  // [block, K], row-major: negative logits, then their exponentials
+        let rowFactors = workspace + block * k  // [block]: scale / Σ exp
+        let positiveCoefficients = rowFactors + block  // [block]: (p[r, 0] − 1) · scale
+        let product = positiveCoefficients + block  // [block, D]: exp(logits) · queueᵀ
         let inverseT = 1 / Double(temperature)
         // d loss_mean / d logit, times the weight, times 1/T for the chain rule through logits = dots / T.
         let scale = gradient.map { Double($0.weight) / (Double(rows) * Double(temperature)) } ?? 0
@@ -105,60 +117,37 @@ enum ContrastiveCrossEntropy {
             // l_neg for the block: [m, D] x [D, K] -> [m, K] (raw dot products; divided by T below).
             cblas_sgemm(
                 CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(k), Int32(d), 1,
-                query + start * d, Int32(d), queue, Int32(k), 0, negativeLogits, Int32(k))
+                query + start * d, Int32(d), queue, Int32(k), 0, logits, Int32(k))
             for i in 0..<m {
                 let r = start + i
-                let q = query + r * d, kPositive = positive(r), row = negativeLogits + i * k
+                let q = query + r * d, kPositive = positive(r), row = logits + i * k
                 var dot = 0.0
                 for c in 0..<d { dot += Double(q[c]) * Double(kPositive[c]) }
                 positiveSum += dot
-                // Largest logit (T > 0 keeps the order of the dots), and the sum of the negatives for monitoring.
-                var largest = Float(dot), rowSum = 0.0
-                var c = 0
-                while c < k {
-                    let end = min(k, c + 256)
-                    var partial: Float = 0
-                    while c < end {
-                        largest = max(largest, row[c])
-                        partial += row[c]
-                        c += 1
-                    }
-                    rowSum += Double(partial)
-                }
+                // The largest logit (T > 0 keeps the order of the dots) and the negatives' sum for monitoring.
+                let (largestNegative, rowSum) = SoftmaxRow.maximumAndSum(row, count: k)
                 negativeSum += rowSum
-                let shift = Double(largest) * inverseT
-                // exp(logit − max) in place; the sum of exponentials in Float blocks of 256 added in Double.
-                let inverseTf = Float(inverseT), shiftF = Float(shift)
+                let shift = max(dot, Double(largestNegative)) * inverseT
                 let positiveExp = exp(dot * inverseT - shift)
-                var expSum = positiveExp
-                c = 0
-                while c < k {
-                    let end = min(k, c + 256)
-                    var partial: Float = 0
-                    while c < end {
-                        let e = expf(row[c] * inverseTf - shiftF)
-                        row[c] = e
-                        partial += e
-                        c += 1
-                    }
-                    expSum += Double(partial)
-                }
+                let expSum = positiveExp
+                    + SoftmaxRow.exponentiate(row, count: k, scale: Float(inverseT), shift: Float(shift))
                 lossSum += log(expSum) + shift - dot * inverseT
-                if gradient != nil {
-                    // softmax − onehot(0), times scale: negatives in place, the positive in its own column.
-                    let factor = Float(scale / expSum)
-                    for j in 0..<k { row[j] *= factor }
-                    positiveGradients[i] = Float((positiveExp / expSum - 1) * scale)
-                }
+                rowFactors[i] = Float(scale / expSum)
+                positiveCoefficients[i] = Float((positiveExp / expSum - 1) * scale)
             }
             if let g = gradient {
-                // dq[block] (=|+=) G_neg [m, K] x queueᵀ [K, D], then += g_pos · k⁺ per row.
+                // product [m, D] = exp(logits) [m, K] x queueᵀ [K, D]
                 cblas_sgemm(
                     CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(d), Int32(k), 1,
-                    negativeLogits, Int32(k), queue, Int32(k), g.accumulate ? 1 : 0, g.dQuery + start * d, Int32(d))
+                    logits, Int32(k), queue, Int32(k), 0, product, Int32(d))
                 for i in 0..<m {
-                    let dq = g.dQuery + (start + i) * d, kPositive = positive(start + i), coefficient = positiveGradients[i]
-                    for c in 0..<d { dq[c] += coefficient * kPositive[c] }
+                    let dq = g.dQuery + (start + i) * d, kPositive = positive(start + i), p = product + i * d
+                    let (f, c0) = (rowFactors[i], positiveCoefficients[i])
+                    if g.accumulate {
+                        for c in 0..<d { dq[c] += f * p[c] + c0 * kPositive[c] }
+                    } else {
+                        for c in 0..<d { dq[c] = f * p[c] + c0 * kPositive[c] }
+                    }
                 }
             }
             start += m
@@ -166,5 +155,87 @@ enum ContrastiveCrossEntropy {
         return InfoNCELoss.Result(
             loss: lossSum / Double(rows), positiveMean: positiveSum / Double(rows),
             negativeMean: negativeSum / (Double(rows) * Double(k)))
+    }
+}
+
+/// Vectorised passes over one row of logits (16 lanes; the tail is scalar).
+enum SoftmaxRow {
+    typealias Lanes = SIMD16<Float>
+
+    /// The largest value and the sum of `count` values (the sum in Float lanes per 256 values, added in Double).
+    @inline(__always)
+    static func maximumAndSum(_ row: UnsafePointer<Float>, count: Int) -> (Float, Double) {
+        var largest = Lanes(repeating: -.infinity)
+        var total = 0.0
+        var c = 0
+        while c + Lanes.scalarCount <= count {
+            let end = min(count - Lanes.scalarCount, c + 256 - Lanes.scalarCount)
+            var partial = Lanes()
+            while c <= end {
+                let v = UnsafeRawPointer(row + c).loadUnaligned(as: Lanes.self)
+                largest.replace(with: v, where: v .> largest)  // (`pointwiseMax` is not vectorised)
+                partial += v
+                c += Lanes.scalarCount
+            }
+            total += Double(partial.sum())
+        }
+        var top = largest.max()
+        while c < count {
+            top = max(top, row[c])
+            total += Double(row[c])
+            c += 1
+        }
+        return (top, total)
+    }
+
+    /// `row[j] = exp(row[j] · scale − shift)` in place; returns the sum of the new values (Float lanes per 256
+    /// values, added in Double). Arguments below −87.3 give about 1e-38 instead of less (negligible next to the
+    /// row maximum's exp(0) = 1).
+    @inline(__always)
+    static func exponentiate(_ row: UnsafeMutablePointer<Float>, count: Int, scale: Float, shift: Float) -> Double {
+        var total = 0.0
+        var c = 0
+        while c + Lanes.scalarCount <= count {
+            let end = min(count - Lanes.scalarCount, c + 256 - Lanes.scalarCount)
+            var partial = Lanes()
+            while c <= end {
+                let x = UnsafeRawPointer(row + c).loadUnaligned(as: Lanes.self) * scale - shift
+                let e = exponential(x)
+                UnsafeMutableRawPointer(row + c).storeBytes(of: e, as: Lanes.self)
+                partial += e
+                c += Lanes.scalarCount
+            }
+            total += Double(partial.sum())
+        }
+        while c < count {
+            let e = exponential(Lanes(repeating: row[c] * scale - shift))[0]
+            row[c] = e
+            total += Double(e)
+            c += 1
+        }
+        return total
+    }
+
+    /// `exp(x)` for 16 lanes, within about 2 ulp of the exact value for x in [−87.3, 88]: Cody–Waite reduction
+    /// `x = n·ln2 + r` with |r| ≤ ln2/2, the degree-6 polynomial of Cephes' `expf` for exp(r), and 2ⁿ assembled in
+    /// the exponent bits. The rounding of x/ln2 to n uses the 1.5·2²³ trick, so no float-to-int conversion is needed.
+    @inline(__always)
+    static func exponential(_ input: Lanes) -> Lanes {
+        let x = input.replacing(with: -87.3, where: input .< -87.3).replacing(with: 88, where: input .> 88)
+        let magic = Lanes(repeating: 12_582_912)  // 1.5·2²³: adding it rounds to an integer held in the low bits
+        let shifted = x * 1.442_695_04 + magic
+        let n = shifted - magic
+        let r = x - n * 0.693_359_375 + n * 2.121_944_4e-4  // ln 2 = 0.693359375 − 2.1219444e-4 (hi + lo)
+        var p = Lanes(repeating: 1.987_569_15e-4)
+        p = p * r + 1.398_199_95e-3
+        p = p * r + 8.333_451_9e-3
+        p = p * r + 4.166_579_59e-2
+        p = p * r + 1.666_666_55e-1
+        p = p * r + 5.000_000_12e-1
+        let expR = p * r * r + r + 1
+        // 2ⁿ: the integer n sits in the low mantissa bits of `shifted`; move n + 127 into the exponent field.
+        let nBits = unsafeBitCast(shifted, to: SIMD16<UInt32>.self) &- unsafeBitCast(magic, to: SIMD16<UInt32>.self)
+        let twoToN = unsafeBitCast((nBits &+ 127) &<< 23, to: Lanes.self)
+        return expR * twoToN
     }
 }
