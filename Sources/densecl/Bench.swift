@@ -5,6 +5,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (figures printed next to their baselines).",
         subcommands: [
+            BenchKernels.self,
             BenchLosses.self,
         ])
 }
