@@ -1,4 +1,3 @@
-import COpenBLAS
 import Foundation
 
 /// The MoCo-v2 / DenseCL global contrastive loss (InfoNCE), forward and backward.
@@ -15,10 +14,10 @@ import Foundation
 /// `dq[n] = (w / (N·T)) · [(p[n,0] − 1)·k[n] + Σ_j p[n, 1+j]·queue[:, j]]`.
 ///
 /// Rows are processed in blocks of `blockRows`: one GEMM for the block's `[blockRows, K]` negative logits, the
-/// softmax and its gradient in place, then one GEMM for the block's `dq`. So the `[N, 1+K]` logits are never
-/// materialised at once and the workspace is about `blockRows·(K + D + 2)` floats (see ``workspaceCount(rows:dim:negatives:blockRows:)``).
-/// Softmax sums and the loss accumulate in Double. Loops run on the calling thread; the GEMMs use OpenBLAS's
-/// thread setting.
+/// softmax in place (rows split over the context's threads), then one GEMM for the block's `dq`. So the
+/// `[N, 1+K]` logits are never materialised at once; the workspace is about `blockRows·(K + D + 2)` floats and
+/// `3·blockRows` doubles (see ``workspaceSize(rows:dim:negatives:blockRows:)``). Per-row losses are summed in
+/// Double in row order, so the result does not depend on the thread count or the block size.
 public enum InfoNCELoss {
     /// The loss and monitoring statistics of one evaluation.
     public struct Result: Sendable, Equatable {
@@ -35,78 +34,82 @@ public enum InfoNCELoss {
     /// 64 rows cost 1.35x the unblocked time, 256 rows 1.04x, for a 64 MiB block instead of 392 MiB.
     public static let defaultBlockRows = 256
 
-    /// Floats of workspace that ``forward(rows:dim:negatives:temperature:query:key:queue:workspace:blockRows:)``
-    /// and ``forwardBackward(rows:dim:negatives:temperature:query:key:queue:workspace:blockRows:weight:dQuery:accumulate:)``
-    /// need: one `[blockRows, K]` block of logits, two coefficients per row and one `[blockRows, D]` product.
-    public static func workspaceCount(rows: Int, dim: Int, negatives: Int, blockRows: Int = defaultBlockRows) -> Int {
-        ContrastiveCrossEntropy.workspaceCount(rows: rows, dim: dim, negatives: negatives, blockRows: blockRows)
+    /// Scratch for ``forward(rows:dim:negatives:temperature:query:key:queue:workspace:blockRows:context:)`` and
+    /// ``forwardBackward(rows:dim:negatives:temperature:query:key:queue:workspace:blockRows:weight:dQuery:update:context:)``:
+    /// one `[blockRows, K]` block of logits, two coefficients per row, one `[blockRows, D]` product, and three
+    /// Double statistics per row.
+    public static func workspaceSize(rows: Int, dim: Int, negatives: Int, blockRows: Int = defaultBlockRows) -> WorkspaceSize {
+        ContrastiveCrossEntropy.workspaceSize(rows: rows, dim: dim, negatives: negatives, blockRows: blockRows)
     }
 
     /// The loss of `q` against its positive `k` and the `queue` negatives.
     /// - Parameters:
     ///   - rows: N; `dim`: D; `negatives`: K.
     ///   - query: `q [N, D]`; `key`: `k [N, D]`; `queue`: `[D, K]`.
-    ///   - workspace: ``workspaceCount(rows:dim:negatives:blockRows:)`` floats, contents undefined afterwards.
+    ///   - workspace: at least ``workspaceSize(rows:dim:negatives:blockRows:)``; contents undefined afterwards.
     public static func forward(
         rows: Int, dim: Int, negatives: Int, temperature: Float,
         query: UnsafePointer<Float>, key: UnsafePointer<Float>, queue: UnsafePointer<Float>,
-        workspace: UnsafeMutablePointer<Float>, blockRows: Int = defaultBlockRows
+        workspace: Workspace, blockRows: Int = defaultBlockRows, context: ComputeContext
     ) -> Result {
         ContrastiveCrossEntropy.run(
             rows: rows, dim: dim, negatives: negatives, temperature: temperature, query: query, queue: queue,
-            positive: { key + $0 * dim }, workspace: workspace, blockRows: blockRows, gradient: nil)
+            positive: { key + $0 * dim }, workspace: workspace, blockRows: blockRows, gradient: nil, context: context)
     }
 
-    /// The loss, and its gradient into `dQuery [N, D]` scaled by `weight` (the caller's `1 − λ`):
-    /// `dQuery = …` or, with `accumulate`, `dQuery += …`.
+    /// The loss, and its gradient into `dQuery [N, D]` scaled by `weight` (the caller's `1 − λ`), written or added
+    /// according to `update`.
     public static func forwardBackward(
         rows: Int, dim: Int, negatives: Int, temperature: Float,
         query: UnsafePointer<Float>, key: UnsafePointer<Float>, queue: UnsafePointer<Float>,
-        workspace: UnsafeMutablePointer<Float>, blockRows: Int = defaultBlockRows,
-        weight: Float, dQuery: UnsafeMutablePointer<Float>, accumulate: Bool
+        workspace: Workspace, blockRows: Int = defaultBlockRows,
+        weight: Float, dQuery: UnsafeMutablePointer<Float>, update: GradientUpdate, context: ComputeContext
     ) -> Result {
         ContrastiveCrossEntropy.run(
             rows: rows, dim: dim, negatives: negatives, temperature: temperature, query: query, queue: queue,
             positive: { key + $0 * dim }, workspace: workspace, blockRows: blockRows,
-            gradient: .init(weight: weight, dQuery: dQuery, accumulate: accumulate))
+            gradient: .init(weight: weight, dQuery: dQuery, update: update), context: context)
     }
 }
 
 /// The blockwise softmax cross-entropy with label 0 shared by ``InfoNCELoss`` and ``DenseInfoNCELoss``; they
 /// differ only in where each row's positive key is.
 ///
-/// Per block of `m` rows: `E = l_neg` by one GEMM, then per row the maximum logit, `E ← exp(E/T − max)` in place
-/// and the row's loss; then `tmp = E · queueᵀ` by one GEMM and `dq[r] = f_r · tmp[r] + g⁺_r · k⁺[r]` with
-/// `f_r = scale / Σ exp` and `g⁺_r = (p[r,0] − 1) · scale`. Scaling the `[m, D]` product instead of the `[m, K]`
-/// block saves a pass over the block.
+/// Per block of `m` rows: `E = l_neg` by one GEMM; then per row (in parallel) the largest logit,
+/// `E ← exp(E/T − max)` in place, the row's loss, `f_r = scale / Σ exp` and `g⁺_r = (p[r,0] − 1) · scale`;
+/// then `tmp = E · queueᵀ` by one GEMM and `dq[r] (=|+=) f_r · tmp[r] + g⁺_r · k⁺[r]`. Scaling the `[m, D]`
+/// product instead of the `[m, K]` block saves a pass over the block.
 enum ContrastiveCrossEntropy {
     struct Gradient {
         var weight: Float
         var dQuery: UnsafeMutablePointer<Float>
-        var accumulate: Bool
+        var update: GradientUpdate
     }
 
-    /// Workspace floats: the `[block, K]` logits, two per-row coefficients and the `[block, D]` product.
-    static func workspaceCount(rows: Int, dim: Int, negatives: Int, blockRows: Int) -> Int {
+    static func workspaceSize(rows: Int, dim: Int, negatives: Int, blockRows: Int) -> WorkspaceSize {
         let block = min(rows, blockRows)
-        return block * negatives + 2 * block + block * dim
+        return WorkspaceSize(floats: block * negatives + 2 * block + block * dim, doubles: 3 * block)
     }
 
-    /// - Parameter positive: the positive key row (`D` floats) of query row `r`.
+    /// - Parameter positive: the positive key row (`D` floats) of query row `r`; called concurrently.
     static func run(
         rows: Int, dim: Int, negatives: Int, temperature: Float,
         query: UnsafePointer<Float>, queue: UnsafePointer<Float>, positive: (Int) -> UnsafePointer<Float>,
-        workspace: UnsafeMutablePointer<Float>, blockRows: Int, gradient: Gradient?
+        workspace: Workspace, blockRows: Int, gradient: Gradient?, context: ComputeContext
     ) -> InfoNCELoss.Result {
         precondition(rows >= 1 && dim >= 1 && negatives >= 1 && blockRows >= 1, "InfoNCE: sizes must be positive")
         precondition(temperature > 0 && temperature.isFinite, "InfoNCE: temperature must be positive")
-        precondition(dim <= Int(Int32.max) && negatives <= Int(Int32.max), "InfoNCE: size exceeds BLAS Int32")
         let (d, k) = (dim, negatives)
+        precondition(
+            workspace.holds(workspaceSize(rows: rows, dim: d, negatives: k, blockRows: blockRows)),
+            "InfoNCE: workspace smaller than workspaceSize(rows:dim:negatives:blockRows:)")
         let block = min(rows, blockRows)
-        let logits = workspace  // [block, K], row-major: negative logits, then their exponentials
-        let rowFactors = workspace + block * k  // [block]: scale / Σ exp
+        let logits = workspace.floats.baseAddress!  // [block, K]: negative logits, then their exponentials
+        let rowFactors = logits + block * k  // [block]: scale / Σ exp
         let positiveCoefficients = rowFactors + block  // [block]: (p[r, 0] − 1) · scale
         let product = positiveCoefficients + block  // [block, D]: exp(logits) · queueᵀ
+        let rowLosses = workspace.doubles.baseAddress!  // [block] each: loss, positive and negative sums
+        let rowPositives = rowLosses + block, rowNegatives = rowPositives + block
         let inverseT = 1 / Double(temperature)
         // d loss_mean / d logit, times the weight, times 1/T for the chain rule through logits = dots / T.
         let scale = gradient.map { Double($0.weight) / (Double(rows) * Double(temperature)) } ?? 0
@@ -116,38 +119,47 @@ enum ContrastiveCrossEntropy {
         while start < rows {
             let m = min(block, rows - start)
             // l_neg for the block: [m, D] x [D, K] -> [m, K] (raw dot products; divided by T below).
-            cblas_sgemm(
-                CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(k), Int32(d), 1,
-                query + start * d, Int32(d), queue, Int32(k), 0, logits, Int32(k))
-            for i in 0..<m {
-                let r = start + i
-                let q = query + r * d, kPositive = positive(r), row = logits + i * k
-                var dot = 0.0
-                for c in 0..<d { dot += Double(q[c]) * Double(kPositive[c]) }
-                positiveSum += dot
-                // The largest logit (T > 0 keeps the order of the dots) and the negatives' sum for monitoring.
-                let (largestNegative, rowSum) = SoftmaxRow.maximumAndSum(row, count: k)
-                negativeSum += rowSum
-                let shift = max(dot, Double(largestNegative)) * inverseT
-                let positiveExp = exp(dot * inverseT - shift)
-                let expSum = positiveExp
-                    + SoftmaxRow.exponentiate(row, count: k, scale: Float(inverseT), shift: Float(shift))
-                lossSum += log(expSum) + shift - dot * inverseT
-                rowFactors[i] = Float(scale / expSum)
-                positiveCoefficients[i] = Float((positiveExp / expSum - 1) * scale)
+            Gemm.multiply(
+                transposeA: false, transposeB: false, m: m, n: k, k: d, a: query + start * d, lda: d,
+                b: queue, ldb: k, beta: 0, c: logits, ldc: k)
+            context.parallelFor(m) { _, range in
+                for i in range {
+                    let r = start + i
+                    let q = query + r * d, kPositive = positive(r), row = logits + i * k
+                    var dot = 0.0
+                    for c in 0..<d { dot += Double(q[c]) * Double(kPositive[c]) }
+                    // The largest logit (T > 0 keeps the order of the dots), and the negatives' sum for monitoring.
+                    let (largestNegative, rowSum) = SoftmaxRow.maximumAndSum(row, count: k)
+                    let shift = max(dot, Double(largestNegative)) * inverseT
+                    let positiveExp = exp(dot * inverseT - shift)
+                    let expSum = positiveExp
+                        + SoftmaxRow.exponentiate(row, count: k, scale: Float(inverseT), shift: Float(shift))
+                    rowLosses[i] = log(expSum) + shift - dot * inverseT
+                    rowPositives[i] = dot
+                    rowNegatives[i] = rowSum
+                    rowFactors[i] = Float(scale / expSum)
+                    positiveCoefficients[i] = Float((positiveExp / expSum - 1) * scale)
+                }
+            }
+            for i in 0..<m {  // in row order: the sums do not depend on the thread count
+                lossSum += rowLosses[i]
+                positiveSum += rowPositives[i]
+                negativeSum += rowNegatives[i]
             }
             if let g = gradient {
                 // product [m, D] = exp(logits) [m, K] x queueᵀ [K, D]
-                cblas_sgemm(
-                    CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(d), Int32(k), 1,
-                    logits, Int32(k), queue, Int32(k), 0, product, Int32(d))
-                for i in 0..<m {
-                    let dq = g.dQuery + (start + i) * d, kPositive = positive(start + i), p = product + i * d
-                    let (f, c0) = (rowFactors[i], positiveCoefficients[i])
-                    if g.accumulate {
-                        for c in 0..<d { dq[c] += f * p[c] + c0 * kPositive[c] }
-                    } else {
-                        for c in 0..<d { dq[c] = f * p[c] + c0 * kPositive[c] }
+                Gemm.multiply(
+                    transposeA: false, transposeB: true, m: m, n: d, k: k, a: logits, lda: k, b: queue, ldb: k,
+                    beta: 0, c: product, ldc: d)
+                context.parallelFor(m, minimumChunk: 16) { _, range in
+                    for i in range {
+                        let dq = g.dQuery + (start + i) * d, kPositive = positive(start + i), p = product + i * d
+                        let (f, c0) = (rowFactors[i], positiveCoefficients[i])
+                        if g.update == .accumulate {
+                            for c in 0..<d { dq[c] += f * p[c] + c0 * kPositive[c] }
+                        } else {
+                            for c in 0..<d { dq[c] = f * p[c] + c0 * kPositive[c] }
+                        }
                     }
                 }
             }

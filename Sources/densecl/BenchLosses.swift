@@ -1,5 +1,4 @@
 import ArgumentParser
-import COpenBLAS
 import DenseCLCore
 import DenseCLKernels
 import Foundation
@@ -9,7 +8,7 @@ import Foundation
 struct BenchLosses: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "losses",
-        abstract: "InfoNCE, dense correspondence and dense InfoNCE vs their raw GEMMs (set OPENBLAS_NUM_THREADS).")
+        abstract: "InfoNCE, dense correspondence and dense InfoNCE next to their raw GEMMs.")
 
     @Option(help: "Samples per worker (N).") var samples = 32
     @Option(help: "Grid positions per sample (S², 49 for a 7x7 grid).") var positions = 49
@@ -18,9 +17,11 @@ struct BenchLosses: ParsableCommand {
     @Option(help: "Queue length (K).") var negatives = 65536
     @Option(help: "Rows per block of the dense loss.") var blockRows = InfoNCELoss.defaultBlockRows
     @Option(help: "Timed repetitions (the median is reported).") var repeats = 5
+    @Option(help: "Threads (OpenBLAS and the kernels' loops).") var threads = 1
     @Flag(help: "A short run: K = 8192 and 3 repetitions.") var quick = false
 
-    func run() {
+    func run() throws {
+        let context = try ComputeContext(threads: threads)
         let k = quick ? 8192 : negatives
         let repeats = quick ? 3 : self.repeats
         let (n, p, d, c) = (samples, positions, dim, channels)
@@ -31,60 +32,70 @@ struct BenchLosses: ParsableCommand {
         let qb = random(rows * c), kb = random(rows * c)
         let matches = (0..<rows).map { _ in Int32(rng.nextInt(below: p)) }
         var dq = [Float](repeating: 0, count: rows * d)
-        var workspace = [Float](
-            repeating: 0, count: DenseInfoNCELoss.workspaceCount(rows: rows, dim: d, negatives: k, blockRows: blockRows))
-        var correspondence = [Float](repeating: 0, count: DenseCorrespondence.workspaceCount(positions: p))
+        let workspace = Workspace.allocate(
+            DenseInfoNCELoss.workspaceSize(rows: rows, dim: d, negatives: k, blockRows: blockRows)
+                .union(DenseCorrespondence.workspaceSize(samples: n, positions: p)))
+        defer { workspace.deallocate() }
         var matchOut = [Int32](repeating: 0, count: rows)
-        var logits = [Float](repeating: 0, count: blockRows * k)
-        print("shapes: N \(n), S² \(p), D \(d), C \(c), K \(k), block \(blockRows) rows; median of \(repeats)")
+        print("shapes: N \(n), S² \(p), D \(d), C \(c), K \(k), block \(blockRows) rows, \(threads) thread(s); median of \(repeats)")
 
         // The two GEMMs of the dense loss alone, block by block: the floor the fused kernel is measured against.
         let gemmSeconds = median(repeats) {
-            var start = 0
-            while start < rows {
-                let m = min(blockRows, rows - start)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(k), Int32(d), 1,
-                            qGrid.withUnsafeBufferPointer { $0.baseAddress! + start * d }, Int32(d), queue, Int32(k),
-                            0, &logits, Int32(k))
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(d), Int32(k), 1, logits,
-                            Int32(k), queue, Int32(k), 0,
-                            dq.withUnsafeMutableBufferPointer { $0.baseAddress! + start * d }, Int32(d))
-                start += m
+            qGrid.withUnsafeBufferPointer { q in
+                dq.withUnsafeMutableBufferPointer { out in
+                    let logits = workspace.floats.baseAddress!
+                    var start = 0
+                    while start < rows {
+                        let m = min(blockRows, rows - start)
+                        Gemm.multiply(
+                            transposeA: false, transposeB: false, m: m, n: k, k: d, a: q.baseAddress! + start * d,
+                            lda: d, b: queue, ldb: k, beta: 0, c: logits, ldc: k)
+                        Gemm.multiply(
+                            transposeA: false, transposeB: true, m: m, n: d, k: k, a: logits, lda: k, b: queue,
+                            ldb: k, beta: 0, c: out.baseAddress! + start * d, ldc: d)
+                        start += m
+                    }
+                }
             }
         }
         let denseSeconds = median(repeats) {
             _ = DenseInfoNCELoss.forwardBackward(
                 samples: n, positions: p, dim: d, negatives: k, temperature: 0.2, queryGrid: qGrid, keyGrid: kGrid,
-                matches: matches, queue: queue, workspace: &workspace, blockRows: blockRows, weight: 0.5,
-                dQueryGrid: &dq, accumulate: false)
+                matches: matches, queue: queue, workspace: workspace, blockRows: blockRows, weight: 0.5,
+                dQueryGrid: &dq, update: .overwrite, context: context)
         }
         let globalSeconds = median(repeats) {
             _ = InfoNCELoss.forwardBackward(
                 rows: n, dim: d, negatives: k, temperature: 0.2, query: qGrid, key: kGrid, queue: queue,
-                workspace: &workspace, blockRows: blockRows, weight: 0.5, dQuery: &dq, accumulate: false)
+                workspace: workspace, blockRows: blockRows, weight: 0.5, dQuery: &dq, update: .overwrite,
+                context: context)
         }
         let matchSeconds = median(repeats) {
             DenseCorrespondence.forward(
                 samples: n, positions: p, channels: c, query: qb, key: kb, matches: &matchOut,
-                workspace: &correspondence)
+                workspace: workspace, context: context)
         }
         let gemmFlop = 2.0 * 2.0 * Double(rows) * Double(k) * Double(d)
-        print("".padding(toLength: 38, withPad: " ", startingAt: 0) + "   cpu ms   wall ms   GFLOP/s (GEMM FLOP, cpu)")
+        // With one thread every FLOP runs on the calling thread: its CPU time is the work's own cost and moves
+        // little when other processes share the cores. With more threads only wall time counts them all.
+        let rateBasis = threads == 1 ? "cpu" : "wall"
+        print("".padding(toLength: 38, withPad: " ", startingAt: 0)
+              + "   cpu ms   wall ms   GFLOP/s (GEMM FLOP per \(rateBasis) second)")
         func report(_ name: String, _ time: (cpu: Double, wall: Double), flop: Double) {
-            let columns = String(format: "%9.2f %9.2f %9.1f", time.cpu * 1000, time.wall * 1000, flop / time.cpu / 1e9)
+            let seconds = threads == 1 ? time.cpu : time.wall
+            let columns = String(format: "%9.2f %9.2f %9.1f", time.cpu * 1000, time.wall * 1000, flop / seconds / 1e9)
             print(name.padding(toLength: 38, withPad: " ", startingAt: 0) + columns)
         }
         report("dense GEMMs only (baseline)", gemmSeconds, flop: gemmFlop)
         report("DenseInfoNCELoss.forwardBackward", denseSeconds, flop: gemmFlop)
+        let overhead = threads == 1 ? denseSeconds.cpu / gemmSeconds.cpu : denseSeconds.wall / gemmSeconds.wall
         print("  overhead over its GEMMs (softmax, gradient, positives): "
-              + String(format: "%.1f %% cpu", 100 * (denseSeconds.cpu / gemmSeconds.cpu - 1)))
+              + String(format: "%.1f %% (\(rateBasis) time)", 100 * (overhead - 1)))
         report("InfoNCELoss.forwardBackward (N rows)", globalSeconds, flop: 4.0 * Double(n) * Double(k) * Double(d))
         report("DenseCorrespondence.forward", matchSeconds, flop: 2.0 * Double(n * p * p * c))
     }
 
     /// Median over `repeats` runs (after one warm-up run) of the calling thread's CPU time and of the wall time.
-    /// With `OPENBLAS_NUM_THREADS=1` every FLOP runs on the calling thread, so its CPU time is the cost of the
-    /// work itself and moves little when other processes share the cores; wall time includes their interference.
     private func median(_ repeats: Int, _ body: () -> Void) -> (cpu: Double, wall: Double) {
         body()  // warm-up: page faults, OpenBLAS buffers
         var cpuTimes: [Double] = [], wallTimes: [Double] = []

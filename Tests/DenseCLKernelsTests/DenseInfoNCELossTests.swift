@@ -19,14 +19,13 @@ final class DenseInfoNCELossTests: XCTestCase {
         _ data: ContrastiveLossData, positions: Int, matches: [Int32], temperature: Float, weight: Float,
         blockRows: Int, accumulate: Bool = false, initial: [Float]? = nil
     ) -> (InfoNCELoss.Result, [Float]) {
-        var workspace = [Float](
-            repeating: .nan,
-            count: DenseInfoNCELoss.workspaceCount(rows: data.rows, dim: data.dim, negatives: data.negatives, blockRows: blockRows))
+        let scratch = data.scratch(blockRows: blockRows)
         var dq = initial ?? [Float](repeating: .nan, count: data.rows * data.dim)
         let result = DenseInfoNCELoss.forwardBackward(
             samples: data.rows / positions, positions: positions, dim: data.dim, negatives: data.negatives,
             temperature: temperature, queryGrid: data.query, keyGrid: data.key, matches: matches, queue: data.queue,
-            workspace: &workspace, blockRows: blockRows, weight: weight, dQueryGrid: &dq, accumulate: accumulate)
+            workspace: scratch.workspace, blockRows: blockRows, weight: weight, dQueryGrid: &dq,
+            update: accumulate ? .accumulate : .overwrite, context: Kernels.context())
         return (result, dq)
     }
 
@@ -94,10 +93,10 @@ final class DenseInfoNCELossTests: XCTestCase {
         let t = try file.floats("input.temperature")[0], weight = try file.floats("input.weight")[0]
         // The whole dense path as the model runs it: correspondence on backbone features, then the loss.
         var matches = [Int32](repeating: -1, count: n * p)
-        var correspondenceWorkspace = [Float](repeating: 0, count: DenseCorrespondence.workspaceCount(positions: p))
+        let correspondenceScratch = TestWorkspace(DenseCorrespondence.workspaceSize(samples: n, positions: p))
         DenseCorrespondence.forward(
             samples: n, positions: p, channels: c, query: try file.floats("input.qb"), key: try file.floats("input.kb"),
-            matches: &matches, workspace: &correspondenceWorkspace)
+            matches: &matches, workspace: correspondenceScratch.workspace, context: Kernels.context())
         let data = ContrastiveLossData(
             query: try file.floats("input.q_grid"), key: try file.floats("input.k_grid"),
             queue: try file.floats("input.queue2"), rows: n * p, dim: d, negatives: k)

@@ -55,10 +55,14 @@ final class InfoNCELossTests: XCTestCase {
     }
 
     func testLowTemperatureIsNumericallyStable() {
-        // T = 0.005 makes logits of size 200: exp(200) overflows float32 unless the row maximum is subtracted.
-        let data = ContrastiveLossData(rows: 2, dim: 3, negatives: 4, seed: 9)
+        // T = 0.005 makes logits of size up to 200: exp(200) overflows float32 unless the row maximum is
+        // subtracted first. Negative j = r duplicates row r's positive key, so every row has a negative as large as
+        // its positive (loss ≥ log 2): a kernel that did not shift, or clamped large arguments, would get ~0.
+        var data = ContrastiveLossData(rows: 2, dim: 3, negatives: 4, seed: 9)
+        for r in 0..<2 { for c in 0..<3 { data.queue[c * 4 + r] = data.key[r * 3 + c] } }
         let (result, dq) = data.runGlobalWithGradient(temperature: 0.005, weight: 1, accumulate: false)
         XCTAssertTrue(result.loss.isFinite && dq.allSatisfy(\.isFinite))
+        XCTAssertGreaterThan(result.loss, log(2) - 1e-3)
         // Logits of size 200 carry float32 rounding of ~200·6e-8 = 1.2e-5 each.
         XCTAssertEqual(result.loss, data.referenceLoss(temperature: 0.005), accuracy: 1e-4 * max(1, result.loss))
     }
@@ -75,6 +79,18 @@ final class InfoNCELossTests: XCTestCase {
             let d = Discrepancy(actual: blockedGradient, expected: wholeGradient.map(Double.init))
             XCTAssertLessThanOrEqual(d.maxAbs, 1e-6, "block \(blockRows): \(d)")
         }
+    }
+
+    func testThreadCountDoesNotChangeTheResult() {
+        let data = ContrastiveLossData(rows: 9, dim: 6, negatives: 40, seed: 13)
+        let (one, oneGradient) = data.runGlobalWithGradient(temperature: 0.2, weight: 0.5, accumulate: false, blockRows: 4)
+        let (two, twoGradient) = data.runGlobalWithGradient(
+            temperature: 0.2, weight: 0.5, accumulate: false, blockRows: 4, threads: 2)
+        // Rows are independent and their statistics are summed in row order, so only BLAS's split of the GEMMs
+        // between threads could move a float32 result by an ulp.
+        XCTAssertEqual(two.loss, one.loss, accuracy: 1e-12)
+        let diff = Discrepancy(actual: twoGradient, expected: oneGradient.map(Double.init))
+        XCTAssertLessThanOrEqual(diff.maxAbs, 1e-6, "\(diff)")
     }
 
     func testMatchesPyTorch() throws {
@@ -185,26 +201,32 @@ struct ContrastiveLossData {
 
     // MARK: Kernel calls
 
+    /// A workspace for `blockRows`, filled with NaN: any read of a value not written first shows in the results.
+    func scratch(blockRows: Int) -> TestWorkspace {
+        let scratch = TestWorkspace(
+            InfoNCELoss.workspaceSize(rows: rows, dim: dim, negatives: negatives, blockRows: blockRows))
+        scratch.workspace.floats.update(repeating: .nan)
+        scratch.workspace.doubles.update(repeating: .nan)
+        return scratch
+    }
+
     func runGlobal(temperature: Float, blockRows: Int) -> InfoNCELoss.Result {
-        var workspace = [Float](repeating: .nan, count: InfoNCELoss.workspaceCount(
-            rows: rows, dim: dim, negatives: negatives, blockRows: blockRows))
+        let scratch = scratch(blockRows: blockRows)
         return InfoNCELoss.forward(
             rows: rows, dim: dim, negatives: negatives, temperature: temperature, query: query, key: key,
-            queue: queue, workspace: &workspace, blockRows: blockRows)
+            queue: queue, workspace: scratch.workspace, blockRows: blockRows, context: Kernels.context())
     }
 
     func runGlobalWithGradient(
         temperature: Float, weight: Float, accumulate: Bool, initial: [Float]? = nil,
-        blockRows: Int = InfoNCELoss.defaultBlockRows
+        blockRows: Int = InfoNCELoss.defaultBlockRows, threads: Int = 1
     ) -> (InfoNCELoss.Result, [Float]) {
-        // NaN-filled workspace: any read of a value not written first shows up in the results.
-        var workspace = [Float](repeating: .nan, count: InfoNCELoss.workspaceCount(
-            rows: rows, dim: dim, negatives: negatives, blockRows: blockRows))
+        let scratch = scratch(blockRows: blockRows)
         var dq = initial ?? [Float](repeating: .nan, count: rows * dim)
         let result = InfoNCELoss.forwardBackward(
             rows: rows, dim: dim, negatives: negatives, temperature: temperature, query: query, key: key,
-            queue: queue, workspace: &workspace, blockRows: blockRows, weight: weight, dQuery: &dq,
-            accumulate: accumulate)
+            queue: queue, workspace: scratch.workspace, blockRows: blockRows, weight: weight, dQuery: &dq,
+            update: accumulate ? .accumulate : .overwrite, context: Kernels.context(threads: threads))
         return (result, dq)
     }
 }
