@@ -1,10 +1,10 @@
-/// Unfolding of channels-last images into convolution patches (im2col) and its adjoint (col2im), for a chunk
-/// of whole images.
+/// Unfolding of channels-last images into convolution patches (im2col) and its adjoint (col2im), for a range
+/// of output positions (GEMM rows).
 ///
-/// Row `r` of the column matrix is output position `(image, oy, ox)` of the chunk; its `kh · kw · Cin` entries
+/// Row `r` of the column matrix is output position `r = (n · Ho + oy) · Wo + ox`; its `kh · kw · Cin` entries
 /// are ordered `(ky, kx, ci)`, matching the weight layout `[Cout, kh, kw, Cin]`. In NHWC the `kx` taps of one
 /// `ky` read a contiguous run `input[n, iy, ix0 ..< ix0 + kw, :]`, so a row is at most `kh` copies plus zero fill
-/// for the taps that fall in the padding.
+/// for the taps that fall in the padding. The column buffer holds only the rows of the range, from its start.
 enum Im2col {
     /// The taps `kx` of a row that land inside the input, for output column `ox`.
     @inline(__always)
@@ -15,20 +15,21 @@ enum Im2col {
         return lo..<max(lo, hi)
     }
 
-    /// `col[r, :] = patch of output position r`, for images `firstImage ..< firstImage + imageCount`.
+    /// `col[r − rows.lowerBound, :] = patch of output position r` for `r` in `rows`.
     static func unfold(
-        _ s: Conv2dShape, input: UnsafePointer<Float>, firstImage: Int, imageCount: Int,
-        col: UnsafeMutablePointer<Float>, context: ComputeContext
+        _ s: Conv2dShape, input: UnsafePointer<Float>, rows: Range<Int>, col: UnsafeMutablePointer<Float>,
+        context: ComputeContext
     ) {
         let positions = s.outHeight * s.outWidth
         let cin = s.inChannels, kw = s.kernelWidth, k = s.patchSize
-        context.parallelFor(imageCount * positions, minimumChunk: 64) { _, rows in
-            for r in rows {
-                let image = firstImage + r / positions
+        context.parallelFor(rows.count, minimumChunk: 64) { _, local in
+            for i in local {
+                let r = rows.lowerBound + i
+                let image = r / positions
                 let oy = (r % positions) / s.outWidth, ox = r % s.outWidth
                 let taps = validTaps(s, ox: ox)
                 let ix0 = ox * s.strideWidth - s.paddingWidth
-                var dst = col + r * k
+                var dst = col + i * k
                 for ky in 0..<s.kernelHeight {
                     let iy = oy * s.strideHeight - s.paddingHeight + ky
                     if iy < 0 || iy >= s.inHeight || taps.isEmpty {
@@ -47,42 +48,46 @@ enum Im2col {
         }
     }
 
-    /// `dInput += fold(dCol)`: every patch entry is added back to the input position it was copied from.
+    /// How many input rows (`n · H + iy`, in order) the windows of output positions `0 ..< end` reach into:
+    /// everything below the returned row index is touched by those positions or by none.
+    static func inputRowsTouched(_ s: Conv2dShape, upTo end: Int) -> Int {
+        guard end > 0 else { return 0 }
+        let positions = s.outHeight * s.outWidth
+        let last = end - 1
+        let image = last / positions, oy = (last % positions) / s.outWidth
+        let bottom = min(s.inHeight, oy * s.strideHeight - s.paddingHeight + s.kernelHeight)
+        return image * s.inHeight + max(bottom, 0)
+    }
+
+    /// `dInput += fold(dCol)` for output positions `rows`: every patch entry is added back to the input position
+    /// it was copied from.
     ///
-    /// Patches of neighbouring positions overlap, so work is split by image when the chunk has enough images,
-    /// otherwise by channel range (different channels never collide).
+    /// Patches of neighbouring positions overlap, so several threads split the channels (different channels
+    /// never collide); narrow inputs are folded by one thread.
     static func foldAdding(
-        _ s: Conv2dShape, dCol: UnsafePointer<Float>, firstImage: Int, imageCount: Int,
-        dInput: UnsafeMutablePointer<Float>, context: ComputeContext
+        _ s: Conv2dShape, dCol: UnsafePointer<Float>, rows: Range<Int>, dInput: UnsafeMutablePointer<Float>,
+        context: ComputeContext
     ) {
-        if imageCount >= context.threads || s.inChannels < 32 {
-            context.parallelFor(imageCount) { _, images in
-                for i in images { foldImage(s, dCol: dCol, localImage: i, firstImage: firstImage, channels: 0..<s.inChannels, dInput: dInput) }
-            }
-        } else {
-            context.parallelFor(s.inChannels, minimumChunk: 16) { _, channels in
-                for i in 0..<imageCount {
-                    foldImage(s, dCol: dCol, localImage: i, firstImage: firstImage, channels: channels, dInput: dInput)
-                }
-            }
+        context.parallelFor(s.inChannels, minimumChunk: 16) { _, channels in
+            foldRows(s, dCol: dCol, rows: rows, channels: channels, dInput: dInput)
         }
     }
 
     @inline(__always)
-    static func foldImage(
-        _ s: Conv2dShape, dCol: UnsafePointer<Float>, localImage: Int, firstImage: Int, channels: Range<Int>,
+    static func foldRows(
+        _ s: Conv2dShape, dCol: UnsafePointer<Float>, rows: Range<Int>, channels: Range<Int>,
         dInput: UnsafeMutablePointer<Float>
     ) {
         let positions = s.outHeight * s.outWidth
         let cin = s.inChannels, kw = s.kernelWidth, k = s.patchSize
-        let image = firstImage + localImage
         let whole = channels.count == cin
-        for p in 0..<positions {
-            let oy = p / s.outWidth, ox = p % s.outWidth
+        for r in rows {
+            let image = r / positions
+            let oy = (r % positions) / s.outWidth, ox = r % s.outWidth
             let taps = validTaps(s, ox: ox)
             if taps.isEmpty { continue }
             let ix0 = ox * s.strideWidth - s.paddingWidth
-            let row = dCol + (localImage * positions + p) * k
+            let row = dCol + (r - rows.lowerBound) * k
             for ky in 0..<s.kernelHeight {
                 let iy = oy * s.strideHeight - s.paddingHeight + ky
                 if iy < 0 || iy >= s.inHeight { continue }
