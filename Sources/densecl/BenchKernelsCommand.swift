@@ -68,7 +68,8 @@ struct BenchKernels: ParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             let report = ConvBenchmark.Report(
-                threads: threads, batch: batch, repetitions: reps, results: results, memoryBound: memoryBound)
+                threads: threads, batch: batch, repetitions: reps, clock: cpuTime ? "process CPU time" : "wall time",
+                results: results, memoryBound: memoryBound)
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         }
     }
@@ -154,6 +155,7 @@ enum ConvBenchmark {
         var threads: Int
         var batch: Int
         var repetitions: Int
+        var clock: String
         var results: [Result]
         var memoryBound: [MemoryBoundBenchmark.Result]
     }
