@@ -17,7 +17,9 @@
 /// says. With ReLU, the mask is taken from the forward `output` (`output > 0`, as `threshold_backward`).
 /// `dResidual` may be the same buffer as `dOutput` when its update is `.overwrite`; no other buffers may alias.
 public enum BatchNorm2d {
+    /// PyTorch's `eps` default.
     public static let defaultEpsilon: Float = 1e-5
+    /// PyTorch's `momentum` default (weight of the new batch statistic in the running average).
     public static let defaultMomentum: Float = 0.1
 
     /// Training-mode forward; fills `savedMean`/`savedInvStd` for backward and, when given, updates the running

@@ -22,6 +22,7 @@ public struct LinearShape: Sendable, Equatable {
     public var weightCount: Int { outFeatures * inFeatures }
 }
 
+/// Fully connected forward and backward (`torch.nn.functional.linear`); shapes in ``LinearShape``.
 public enum Linear {
     /// `output = input · Wᵀ (+ bias)`; overwrites `output`.
     public static func forward(
