@@ -33,6 +33,7 @@ public enum BatchNorm2d {
         workspace: Workspace, context: ComputeContext
     ) {
         precondition(s.rowsPerGroup >= 2, "batch norm (training) needs at least 2 values per channel and group")
+        precondition((runningMean == nil) == (runningVar == nil), "batch norm: pass both running statistics or neither")
         let scratch = Scratch(s, workspace, context)
         let c = s.channels, n = s.rowsPerGroup
         let scale = scratch.coefficients
