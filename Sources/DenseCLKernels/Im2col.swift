@@ -5,6 +5,8 @@
 /// are ordered `(ky, kx, ci)`, matching the weight layout `[Cout, kh, kw, Cin]`. In NHWC the `kx` taps of one
 /// `ky` read a contiguous run `input[n, iy, ix0 ..< ix0 + kw, :]`, so a row is at most `kh` copies plus zero fill
 /// for the taps that fall in the padding. The column buffer holds only the rows of the range, from its start.
+///
+/// Both run on the calling thread: they sit between GEMM calls (see `ComputeContext.callerOnly`).
 enum Im2col {
     /// The taps `kx` of a row that land inside the input, for output column `ox`.
     @inline(__always)
@@ -16,34 +18,29 @@ enum Im2col {
     }
 
     /// `col[r − rows.lowerBound, :] = patch of output position r` for `r` in `rows`.
-    static func unfold(
-        _ s: Conv2dShape, input: UnsafePointer<Float>, rows: Range<Int>, col: UnsafeMutablePointer<Float>,
-        context: ComputeContext
-    ) {
+    static func unfold(_ s: Conv2dShape, input: UnsafePointer<Float>, rows: Range<Int>, col: UnsafeMutablePointer<Float>) {
         let positions = s.outHeight * s.outWidth
         let cin = s.inChannels, kw = s.kernelWidth, k = s.patchSize
-        context.parallelFor(rows.count, minimumChunk: 64) { _, local in
-            for i in local {
-                let r = rows.lowerBound + i
-                let image = r / positions
-                let oy = (r % positions) / s.outWidth, ox = r % s.outWidth
-                let taps = validTaps(s, ox: ox)
-                let ix0 = ox * s.strideWidth - s.paddingWidth
-                var dst = col + i * k
-                for ky in 0..<s.kernelHeight {
-                    let iy = oy * s.strideHeight - s.paddingHeight + ky
-                    if iy < 0 || iy >= s.inHeight || taps.isEmpty {
-                        dst.update(repeating: 0, count: kw * cin)
-                    } else {
-                        if taps.lowerBound > 0 { dst.update(repeating: 0, count: taps.lowerBound * cin) }
-                        let src = input + ((image * s.inHeight + iy) * s.inWidth + ix0 + taps.lowerBound) * cin
-                        (dst + taps.lowerBound * cin).update(from: src, count: taps.count * cin)
-                        if taps.upperBound < kw {
-                            (dst + taps.upperBound * cin).update(repeating: 0, count: (kw - taps.upperBound) * cin)
-                        }
+        for i in 0..<rows.count {
+            let r = rows.lowerBound + i
+            let image = r / positions
+            let oy = (r % positions) / s.outWidth, ox = r % s.outWidth
+            let taps = validTaps(s, ox: ox)
+            let ix0 = ox * s.strideWidth - s.paddingWidth
+            var dst = col + i * k
+            for ky in 0..<s.kernelHeight {
+                let iy = oy * s.strideHeight - s.paddingHeight + ky
+                if iy < 0 || iy >= s.inHeight || taps.isEmpty {
+                    dst.update(repeating: 0, count: kw * cin)
+                } else {
+                    if taps.lowerBound > 0 { dst.update(repeating: 0, count: taps.lowerBound * cin) }
+                    let src = input + ((image * s.inHeight + iy) * s.inWidth + ix0 + taps.lowerBound) * cin
+                    (dst + taps.lowerBound * cin).update(from: src, count: taps.count * cin)
+                    if taps.upperBound < kw {
+                        (dst + taps.upperBound * cin).update(repeating: 0, count: (kw - taps.upperBound) * cin)
                     }
-                    dst += kw * cin
                 }
+                dst += kw * cin
             }
         }
     }
@@ -61,26 +58,9 @@ enum Im2col {
 
     /// `dInput += fold(dCol)` for output positions `rows`: every patch entry is added back to the input position
     /// it was copied from.
-    ///
-    /// Patches of neighbouring positions overlap, so several threads split the channels (different channels
-    /// never collide); narrow inputs are folded by one thread.
-    static func foldAdding(
-        _ s: Conv2dShape, dCol: UnsafePointer<Float>, rows: Range<Int>, dInput: UnsafeMutablePointer<Float>,
-        context: ComputeContext
-    ) {
-        context.parallelFor(s.inChannels, minimumChunk: 16) { _, channels in
-            foldRows(s, dCol: dCol, rows: rows, channels: channels, dInput: dInput)
-        }
-    }
-
-    @inline(__always)
-    static func foldRows(
-        _ s: Conv2dShape, dCol: UnsafePointer<Float>, rows: Range<Int>, channels: Range<Int>,
-        dInput: UnsafeMutablePointer<Float>
-    ) {
+    static func foldAdding(_ s: Conv2dShape, dCol: UnsafePointer<Float>, rows: Range<Int>, dInput: UnsafeMutablePointer<Float>) {
         let positions = s.outHeight * s.outWidth
         let cin = s.inChannels, kw = s.kernelWidth, k = s.patchSize
-        let whole = channels.count == cin
         for r in rows {
             let image = r / positions
             let oy = (r % positions) / s.outWidth, ox = r % s.outWidth
@@ -93,13 +73,15 @@ enum Im2col {
                 if iy < 0 || iy >= s.inHeight { continue }
                 let src = row + (ky * kw + taps.lowerBound) * cin
                 let dst = dInput + ((image * s.inHeight + iy) * s.inWidth + ix0 + taps.lowerBound) * cin
-                if whole {
-                    for j in 0..<(taps.count * cin) { dst[j] += src[j] }
-                } else {
-                    for t in 0..<taps.count {
-                        let base = t * cin
-                        for c in channels { dst[base + c] += src[base + c] }
-                    }
+                let count = taps.count * cin
+                var j = 0
+                while j + 8 <= count {
+                    store8(load8(dst, j) + load8(src, j), dst, j)
+                    j += 8
+                }
+                while j < count {
+                    dst[j] += src[j]
+                    j += 1
                 }
             }
         }

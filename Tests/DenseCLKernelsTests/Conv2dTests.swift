@@ -119,8 +119,8 @@ final class Conv2dTests: XCTestCase {
         XCTAssertEqual(db, once.db.map { 2 * $0 })
     }
 
-    /// Two threads split im2col rows (200-row chunks: two halves each), col2im by channel range (32 channels:
-    /// two halves) and the GEMMs; the result must not depend on it beyond summation order.
+    /// With two threads OpenBLAS splits the GEMMs (im2col and col2im stay on the calling thread); the result
+    /// must not depend on it beyond summation order.
     func testTwoThreadsMatchOneThread() throws {
         let s = try Conv2dShape(batch: 2, inChannels: 32, outChannels: 8, inHeight: 16, inWidth: 15, kernel: 3, stride: 1, padding: 1, chunkRows: 200)
         let one = Setup(s, bias: true, seed: 320)
