@@ -8,11 +8,11 @@ import Darwin
 /// torchvision's tensor functionals (`torchvision.transforms._functional_tensor`) operation for operation in
 /// Float32: `adjust_brightness`, `adjust_contrast`, `adjust_saturation`, `adjust_hue` and `rgb_to_grayscale`.
 /// (The official pipeline ran them on PIL images, which round to 8 bits after every step; see docs/data.md.)
-enum ColorOps {
+public enum ColorOps {
     /// torchvision's luma weights (`rgb_to_grayscale` on tensors; PIL's "L" uses 0.299).
-    static let lumaR: Float = 0.2989
-    static let lumaG: Float = 0.587
-    static let lumaB: Float = 0.114
+    public static let lumaR: Float = 0.2989
+    public static let lumaG: Float = 0.587
+    public static let lumaB: Float = 0.114
 
     @inline(__always) static func clamp01(_ v: Float) -> Float { min(max(v, 0), 1) }
 
@@ -21,12 +21,12 @@ enum ColorOps {
     }
 
     /// `_blend(img, zeros, f)`: `clamp(f·x, 0, 1)`.
-    static func brightness(_ x: UnsafeMutablePointer<Float>, pixels: Int, factor: Float) {
+    public static func brightness(_ x: UnsafeMutablePointer<Float>, pixels: Int, factor: Float) {
         for i in 0..<(pixels * 3) { x[i] = clamp01(factor * x[i]) }
     }
 
     /// `_blend(img, mean(gray(img)), f)`: `clamp(f·x + (1 − f)·m, 0, 1)` with the image's mean luma `m`.
-    static func contrast(_ x: UnsafeMutablePointer<Float>, pixels: Int, factor: Float) {
+    public static func contrast(_ x: UnsafeMutablePointer<Float>, pixels: Int, factor: Float) {
         var sum = 0.0
         for p in 0..<pixels { sum += Double(luma(x[3 * p], x[3 * p + 1], x[3 * p + 2])) }
         let mean = Float(sum / Double(pixels))
@@ -36,7 +36,7 @@ enum ColorOps {
     }
 
     /// `_blend(img, gray(img), f)` per pixel.
-    static func saturation(_ x: UnsafeMutablePointer<Float>, pixels: Int, factor: Float) {
+    public static func saturation(_ x: UnsafeMutablePointer<Float>, pixels: Int, factor: Float) {
         let complement = Float(1.0 - Double(factor))
         for p in 0..<pixels {
             let gray = complement * luma(x[3 * p], x[3 * p + 1], x[3 * p + 2])
@@ -47,7 +47,7 @@ enum ColorOps {
     }
 
     /// RGB → HSV, shift hue by `shift` (mod 1), HSV → RGB, with torchvision's `_rgb2hsv` / `_hsv2rgb` formulas.
-    static func hue(_ x: UnsafeMutablePointer<Float>, pixels: Int, shift: Float) {
+    public static func hue(_ x: UnsafeMutablePointer<Float>, pixels: Int, shift: Float) {
         for p in 0..<pixels {
             let r = x[3 * p], g = x[3 * p + 1], b = x[3 * p + 2]
             let maxc = max(r, max(g, b)), minc = min(r, min(g, b))
@@ -86,7 +86,7 @@ enum ColorOps {
     }
 
     /// `rgb_to_grayscale(img, num_output_channels=3)`.
-    static func grayscale(_ x: UnsafeMutablePointer<Float>, pixels: Int) {
+    public static func grayscale(_ x: UnsafeMutablePointer<Float>, pixels: Int) {
         for p in 0..<pixels {
             let l = luma(x[3 * p], x[3 * p + 1], x[3 * p + 2])
             x[3 * p] = l
@@ -96,7 +96,7 @@ enum ColorOps {
     }
 
     /// torchvision `ColorJitter.forward`: the four adjustments in the drawn order.
-    static func jitter(_ x: UnsafeMutablePointer<Float>, pixels: Int, parameters: ColorJitterParameters) {
+    public static func jitter(_ x: UnsafeMutablePointer<Float>, pixels: Int, parameters: ColorJitterParameters) {
         for op in parameters.order {
             switch op {
             case .brightness: brightness(x, pixels: pixels, factor: parameters.brightness)

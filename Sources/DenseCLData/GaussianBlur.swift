@@ -4,12 +4,12 @@
 ///
 /// With `r = l + a` (integer part `l`), one pass is
 /// `y[x] = (Σ_{|k|≤l} x[x+k] + a·(x[x−l−1] + x[x+l+1])) / (2r + 1)`, indices clamped to the image.
-struct GaussianBlur {
-    static let passes = 3
+public struct GaussianBlur {
+    public static let passes = 3
 
     /// PIL's `_gaussian_blur_radius`: the box radius whose `passes`-fold box blur has variance σ² (in Float32,
     /// as PIL computes it).
-    static func boxRadius(sigma: Float, passes: Int = passes) -> Float {
+    public static func boxRadius(sigma: Float, passes: Int = passes) -> Float {
         let sigma2 = sigma * sigma / Float(passes)
         let length = Float((12.0 * Double(sigma2) + 1.0).squareRoot())
         let l = Float(((Double(length) - 1.0) / 2.0).rounded(.down))
@@ -22,7 +22,9 @@ struct GaussianBlur {
     private var scratch: [Float] = []
 
     /// Blurs `image` (`width × height × 3`) in place.
-    mutating func apply(_ image: UnsafeMutablePointer<Float>, width: Int, height: Int, sigma: Float) {
+    public init() {}
+
+    public mutating func apply(_ image: UnsafeMutablePointer<Float>, width: Int, height: Int, sigma: Float) {
         let radius = Self.boxRadius(sigma: sigma)
         let l = Int(radius)
         let center = 1 / (2 * radius + 1)

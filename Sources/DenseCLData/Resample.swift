@@ -7,18 +7,20 @@
 /// `[trunc(centre − support + 0.5), trunc(centre + support + 0.5))` clipped to the source, and weighs pixel `x` by
 /// `max(0, 1 − |x + 0.5 − centre| / max(scale, 1))`, normalised to sum 1. Shrinking therefore averages over the
 /// footprint (antialiasing); enlarging is plain bilinear interpolation with clamped edges.
-struct ResampleAxis {
-    private(set) var starts: [Int] = []
-    private(set) var taps = 0
+public struct ResampleAxis {
+    public private(set) var starts: [Int] = []
+    public private(set) var taps = 0
     /// `count × taps` weights; unused trailing weights of a row are zero.
-    private(set) var weights: [Float] = []
+    public private(set) var weights: [Float] = []
 
     /// - Parameters:
     ///   - inStart, inLength: the source interval, in source pixels, that maps onto `outFull` output pixels.
     ///   - clamp: the source pixels that may be read (the integer crop; sampling never reaches outside it).
     ///   - outFull: the size the interval is resized to.
     ///   - outOffset, outCount: which output pixels to compute (a centre crop computes a window of `outFull`).
-    mutating func compute(
+    public init() {}
+
+    public mutating func compute(
         inStart: Double, inLength: Double, clamp: Range<Int>, outFull: Int, outOffset: Int = 0, outCount: Int
     ) {
         precondition(inLength > 0 && outFull > 0 && !clamp.isEmpty, "resampling needs a non-empty source and output")
@@ -54,14 +56,16 @@ struct ResampleAxis {
 
 /// Antialiased bilinear resampling of an 8-bit RGB image region to Float32 RGB in [0, 1] (pixel / 255),
 /// channels-last `[outHeight, outWidth, 3]`; horizontal pass first (into `rows`), then vertical.
-struct Resampler {
-    var horizontal = ResampleAxis()
-    var vertical = ResampleAxis()
+public struct Resampler {
+    public var horizontal = ResampleAxis()
+    public var vertical = ResampleAxis()
     private var rows: [Float] = []
     private var needed: [Bool] = []
 
     /// Resamples using the axes already computed by `horizontal.compute` and `vertical.compute`.
-    mutating func run(
+    public init() {}
+
+    public mutating func run(
         source: UnsafePointer<UInt8>, sourceWidth: Int, outWidth: Int, outHeight: Int,
         into output: UnsafeMutablePointer<Float>
     ) {

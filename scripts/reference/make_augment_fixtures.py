@@ -9,7 +9,8 @@ against the reference implementations without Python in CI:
                    the evaluation transform Resize + CenterCrop + Normalize (tensor)
   color.json       torchvision tensor adjust_brightness/contrast/saturation/hue, rgb_to_grayscale, and PIL's
                    versions of brightness/contrast/saturation (ImageEnhance, as the official pipeline ran them)
-  blur.json        PIL ImageFilter.GaussianBlur(radius=sigma) on 8-bit images
+  blur.json        PIL ImageFilter.GaussianBlur(radius=sigma) on 8-bit images, and the same box-blur cascade with
+                   real weights and no 8-bit rounding (an emulation checked bit-exact against Pillow first)
   pipeline.json    whole views without blur: resized crop, ColorJitter in a given order, grayscale, flip,
                    Normalize (tensor functionals)
 
@@ -194,12 +195,58 @@ def color():
                          "odd": {"width": 11, "height": 9, "values": hwc_list(odd)}, "cases": cases})
 
 
+def pil_box_radius(sigma, passes=3):
+    """Pillow's _gaussian_blur_radius (BoxBlur.c), in float32 as Pillow computes it."""
+    s2 = np.float32(sigma) * np.float32(sigma) / np.float32(passes)
+    length = np.float32(math.sqrt(12.0 * float(s2) + 1.0))
+    l = np.float32(math.floor((float(length) - 1.0) / 2.0))
+    a = (2 * l + 1) * (l * (l + 1) - 3 * s2)
+    a /= 6 * (s2 - (l + 1) * (l + 1))
+    return np.float32(l + a)
+
+
+def box_blur_line(line, r, exact):
+    """One extended-box pass over a line, edges clamped. exact=False: Pillow's 24-bit fixed point, rounded to
+    8 bits; exact=True: the same filter with real weights and no rounding."""
+    n, ri = len(line), int(r)
+    idx = lambda k: min(max(k, 0), n - 1)
+    out = np.zeros(n, dtype=np.float64)
+    if exact:
+        center, edge = 1.0 / (2 * float(r) + 1), (float(r) - ri) / (2 * float(r) + 1)
+    else:
+        ww = int(np.uint32((1 << 24) / (r * 2 + 1)))
+        fw = ((1 << 24) - (ri * 2 + 1) * ww) // 2
+    for x in range(n):
+        window = sum(line[idx(x + k)] for k in range(-ri, ri + 1))
+        far = line[idx(x - ri - 1)] + line[idx(x + ri + 1)]
+        if exact:
+            out[x] = window * center + far * edge
+        else:
+            out[x] = (int(window) * ww + int(far) * fw + (1 << 23)) >> 24
+    return out
+
+
+def box_gaussian(img, sigma, exact):
+    """Pillow's GaussianBlur: three horizontal passes, then three vertical ones."""
+    r = pil_box_radius(sigma)
+    x = img.astype(np.float64)
+    for axis in (1, 0):
+        for _ in range(3):
+            x = np.apply_along_axis(box_blur_line, axis, x, r, exact)
+    return x
+
+
 def blur():
     images = [test_image(29, 23, 6), test_image(5, 4, 7)]
     cases = []
     for image_id, sigma in [(0, 0.1), (0, 0.5), (0, 1.0), (0, 1.37), (0, 2.0), (1, 2.0), (1, 0.8)]:
-        out = Image.fromarray(images[image_id]).filter(ImageFilter.GaussianBlur(radius=sigma))
-        cases.append({"image": image_id, "sigma": sigma, "pil": np.asarray(out).reshape(-1).tolist()})
+        img = images[image_id]
+        pil = np.asarray(Image.fromarray(img).filter(ImageFilter.GaussianBlur(radius=sigma)))
+        # The emulation is checked bit for bit against Pillow before its rounding-free twin is written out.
+        assert np.array_equal(box_gaussian(img, sigma, exact=False).astype(np.uint8), pil), sigma
+        exact = box_gaussian(img / 255.0, sigma, exact=True)
+        cases.append({"image": image_id, "sigma": sigma, "pil": pil.reshape(-1).tolist(),
+                      "float": [short(v) for v in exact.reshape(-1)]})
     write("blur.json", {**header("blur"),
                         "images": [{"width": im.shape[1], "height": im.shape[0], "pixels": im.reshape(-1).tolist()}
                                    for im in images],
