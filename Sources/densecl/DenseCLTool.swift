@@ -9,5 +9,7 @@ struct DenseCLTool: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             Bench.self,
+            Scan.self,
+            Preview.self,
         ])
 }

@@ -140,3 +140,30 @@ final class DecodingTests: XCTestCase {
         XCTAssertEqual(try decoder.decode(good).width, 160)
     }
 }
+
+/// Files written by PIL, decoded as the official pipeline decoded them (`Image.open(f).convert("RGB")`).
+final class PILDecodingTests: XCTestCase {
+    struct File: Decodable {
+        var name: String
+        var bytes: [UInt8]
+        var width: Int
+        var height: Int
+        var rgb: [UInt8]
+    }
+
+    struct Fixture: Decodable { var files: [File] }
+
+    func testDecodingMatchesPIL() throws {
+        let fixture = try loadFixture("decode.json", as: Fixture.self)
+        XCTAssertEqual(fixture.files.count, 6)
+        let decoder = ImageDecoder()
+        for file in fixture.files {
+            let image = try decoder.decode(file.bytes)
+            XCTAssertEqual([image.width, image.height], [file.width, file.height], file.name)
+            // Both use libjpeg-turbo's accurate integer IDCT and fancy upsampling (PIL's bundled copy is a newer
+            // release) and the same CMYK rule; PNG decoding is lossless: at most 1 level apart.
+            assertClose(
+                image.pixels.map(Float.init), file.rgb.map(Float.init), tolerance: 1, "\(file.name) vs PIL")
+        }
+    }
+}

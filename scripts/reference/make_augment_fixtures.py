@@ -11,6 +11,8 @@ against the reference implementations without Python in CI:
                    versions of brightness/contrast/saturation (ImageEnhance, as the official pipeline ran them)
   blur.json        PIL ImageFilter.GaussianBlur(radius=sigma) on 8-bit images, and the same box-blur cascade with
                    real weights and no 8-bit rounding (an emulation checked bit-exact against Pillow first)
+  decode.json      small JPEGs and PNGs written by PIL (CMYK, progressive, grayscale, palette, gray+alpha) and
+                   PIL's convert("RGB") of them
   pipeline.json    whole views without blur: resized crop, ColorJitter in a given order, grayscale, flip,
                    Normalize (tensor functionals)
 
@@ -253,6 +255,33 @@ def blur():
                         "cases": cases})
 
 
+def decode():
+    """Small files written by PIL, and PIL's Image.open(f).convert("RGB") of them: how the official pipeline
+    decoded images."""
+    import io
+
+    rgb = test_image(24, 16, 9)
+    files = []
+
+    def add(name, image, **save):
+        buffer = io.BytesIO()
+        image.save(buffer, **save)
+        data = buffer.getvalue()
+        decoded = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+        files.append({"name": name, "bytes": list(data), "width": decoded.shape[1], "height": decoded.shape[0],
+                      "rgb": decoded.reshape(-1).tolist()})
+
+    base = Image.fromarray(rgb)
+    add("baseline 4:2:0", base, format="JPEG", quality=90)
+    add("progressive", base, format="JPEG", quality=90, progressive=True)
+    add("grayscale", base.convert("L"), format="JPEG", quality=90)
+    add("cmyk (Adobe, inverted)", base.convert("CMYK"), format="JPEG", quality=95)
+    add("palette with transparency", base.convert("P", palette=Image.ADAPTIVE, colors=12), format="PNG",
+        transparency=3)
+    add("gray + alpha", base.convert("LA"), format="PNG")
+    write("decode.json", {**header("decode"), "files": files})
+
+
 def pipeline():
     img = test_image(53, 41, 8)
     x = to_tensor(img)
@@ -289,3 +318,4 @@ if __name__ == "__main__":
     color()
     blur()
     pipeline()
+    decode()
