@@ -175,4 +175,31 @@ final class LoaderTests: XCTestCase {
         XCTAssertEqual(
             ViewRenderer(options: disabled).dctDenominator(imageWidth: 640, imageHeight: 480, crops: [crop]), 1)
     }
+
+    /// Degenerate but valid images: 1x1, a one-pixel-high strip, a tall needle.
+    func testTinyAndExtremeImagesRenderFinitely() throws {
+        let dir = try TemporaryDirectory()
+        for (name, w, h) in [("dot.png", 1, 1), ("strip.png", 300, 1), ("needle.png", 2, 257)] {
+            let pixels = (0..<(w * h * 3)).map { UInt8(($0 * 37) % 256) }
+            try dir.write(PNGEncoder.encode(pixels, width: w, height: h, as: .rgb8), to: "train/c/" + name)
+        }
+        let index = try DatasetIndex.build(.imagenet(root: dir.path))
+        for mode in AugmentationMode.allCases {
+            let loader = SampleLoader(
+                index: index, options: AugmentationOptions(mode: mode, imageSize: size), seed: 0,
+                badFiles: BadFileRegistry())
+            var views = [Float](repeating: .nan, count: 2 * size * size * 3)
+            for i in 0..<index.count {
+                for epoch in 0..<20 {
+                    let outcome = try views.withUnsafeMutableBufferPointer {
+                        try loader.load(
+                            epoch: epoch, position: i, datasetIndex: i, query: $0.baseAddress!,
+                            key: $0.baseAddress! + size * size * 3)
+                    }
+                    XCTAssertFalse(outcome.replaced)
+                    XCTAssert(views.allSatisfy(\.isFinite), "\(index.name(of: i)) \(mode)")
+                }
+            }
+        }
+    }
 }
