@@ -5,6 +5,9 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (figures printed next to their baselines).",
         subcommands: [
+            BenchKernels.self,
+            BenchAllReduce.self,
+            BenchLosses.self,
             BenchData.self,
         ])
 }

@@ -9,6 +9,10 @@ struct DenseCLTool: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             Bench.self,
+            ForwardCommand.self,
+            Export.self,
+            Inspect.self,
+            CommRank.self,
             Scan.self,
             Preview.self,
         ])
