@@ -5,15 +5,18 @@
 // Dependency direction is one-way, top to bottom:
 //
 //   executables (densecl, densecl-coordinator, densecl-worker)
-//     -> DenseCLRuntime      coordinator and worker state machines, checkpoints, training loop
+//     -> DenseCLCoordinator  membership, step plans, authoritative queues, checkpoints (no kernels, no model)
+//     -> DenseCLWorker       the worker loop and the single-process trainer
 //        -> DenseCLModel     ResNet, DenseCL neck, losses, step, SGD, parameter arenas
 //           -> DenseCLKernels  one file per op, forward and backward, BLAS-backed
-//        -> DenseCLData      datasets, decoding, MoCo-v2 augmentations, sharding, prefetch
-//        -> DenseCLComm      transport protocol (ZeroMQ, in-process), wire format, collectives
-//        -> DenseCLConfig    YAML configuration with validation
-//     everything -> DenseCLCore (counter-based RNG, shared errors), SafeTensors (file format)
+//     both -> DenseCLData    datasets, decoding, MoCo-v2 augmentations, sharding, prefetch
+//          -> DenseCLComm    transport protocol (ZeroMQ, in-process), wire format, collectives
+//          -> DenseCLConfig  YAML configuration with validation
+//          -> DenseCLCheckpoint  atomic checkpoint files, retention, verified resume
+//     everything -> DenseCLCore (counter-based RNG), SafeTensors (file format)
 //
-// The kernels know nothing of models; the communication layer knows nothing of kernels.
+// The kernels know nothing of models; the communication layer knows nothing of kernels; the coordinator knows
+// nothing of kernels.
 import PackageDescription
 
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
@@ -48,10 +51,20 @@ let package = Package(
         .target(name: "DenseCLConfig", dependencies: ["Yams"], swiftSettings: strict),
         .target(name: "DenseCLData", dependencies: ["DenseCLCore", "CTurboJPEG", "CPNG"], swiftSettings: fast),
         .target(name: "DenseCLComm", dependencies: ["CZeroMQ", "DenseCLCore"], swiftSettings: strict),
+        .target(name: "DenseCLCheckpoint", dependencies: ["SafeTensors"], swiftSettings: strict),
+        // The coordinator's logic: membership, step plans, the authoritative queues, checkpoints. No kernels.
         .target(
-            name: "DenseCLRuntime",
+            name: "DenseCLCoordinator",
             dependencies: [
-                "DenseCLModel", "DenseCLData", "DenseCLComm", "DenseCLConfig", "SafeTensors",
+                "DenseCLComm", "DenseCLConfig", "DenseCLData", "DenseCLCheckpoint", "SafeTensors", "DenseCLCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        // The worker's logic and the single-process trainer: the step between the collectives.
+        .target(
+            name: "DenseCLWorker",
+            dependencies: [
+                "DenseCLModel", "DenseCLData", "DenseCLComm", "DenseCLConfig", "DenseCLCheckpoint", "SafeTensors",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
@@ -60,17 +73,17 @@ let package = Package(
         .executableTarget(
             name: "densecl",
             dependencies: [
-                "DenseCLRuntime", "DenseCLModel", "DenseCLKernels", "DenseCLData", "DenseCLComm", "DenseCLConfig",
+                "DenseCLCoordinator", "DenseCLWorker", "DenseCLCheckpoint", "DenseCLModel", "DenseCLKernels", "DenseCLData", "DenseCLComm", "DenseCLConfig",
                 "SafeTensors", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
         .executableTarget(
             name: "densecl-coordinator",
-            dependencies: ["DenseCLRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["DenseCLCoordinator", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
         .executableTarget(
             name: "densecl-worker",
-            dependencies: ["DenseCLRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["DenseCLWorker", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 
         // Shared test helpers (fixture lookup, tensor comparison, gradient checks); not a product.
@@ -84,6 +97,10 @@ let package = Package(
         .testTarget(name: "DenseCLConfigTests", dependencies: ["DenseCLTestSupport", "DenseCLConfig"], swiftSettings: strict),
         .testTarget(name: "DenseCLDataTests", dependencies: ["DenseCLTestSupport", "DenseCLData"], swiftSettings: strict),
         .testTarget(name: "DenseCLCommTests", dependencies: ["DenseCLTestSupport", "DenseCLComm"], swiftSettings: strict),
-        .testTarget(name: "DenseCLRuntimeTests", dependencies: ["DenseCLTestSupport", "DenseCLRuntime"], swiftSettings: strict),
+        .testTarget(name: "DenseCLCheckpointTests", dependencies: ["DenseCLTestSupport", "DenseCLCheckpoint"], swiftSettings: strict),
+        .testTarget(name: "DenseCLCoordinatorTests", dependencies: ["DenseCLTestSupport", "DenseCLCoordinator"], swiftSettings: strict),
+        .testTarget(
+            name: "DenseCLWorkerTests", dependencies: ["DenseCLTestSupport", "DenseCLWorker", "DenseCLCoordinator"],
+            swiftSettings: strict),
     ]
 )

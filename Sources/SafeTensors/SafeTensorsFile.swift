@@ -217,6 +217,17 @@ public struct SafeTensorsFile: Sendable {
         }
     }
 
+    /// Calls `body` with a tensor's raw little-endian bytes (no copy).
+    public func withRawBytes<R>(
+        _ name: String, _ body: (UnsafeRawBufferPointer) throws -> R
+    ) throws -> R {
+        let info = try require(name)
+        return try bytes.withUnsafeBytes { raw in
+            let start = dataStart - bytes.startIndex + info.byteRange.lowerBound
+            return try body(UnsafeRawBufferPointer(rebasing: raw[start..<(start + info.byteRange.count)]))
+        }
+    }
+
     private func read<T>(_ info: TensorInfo, as: T.Type) -> [T] {
         // The format is little-endian, as is every platform this project builds for.
         [T](unsafeUninitializedCapacity: info.count) { buffer, initialized in

@@ -14,7 +14,7 @@ public struct SafeTensorsWriter: Sendable {
     }
 
     private var entries: [Entry] = []
-    private var names: Set<String> = []
+    private var usedNames: Set<String> = []
     /// The `__metadata__` string map written into the header.
     public var metadata: [String: String]
 
@@ -44,7 +44,7 @@ public struct SafeTensorsWriter: Sendable {
 
     private mutating func add(_ name: String, dtype: DType, shape: [Int], bytes: Data) {
         precondition(!name.isEmpty && name != "__metadata__", "invalid tensor name '\(name)'")
-        precondition(names.insert(name).inserted, "tensor '\(name)' added twice")
+        precondition(usedNames.insert(name).inserted, "tensor '\(name)' added twice")
         precondition(shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) * dtype.size == bytes.count,
                      "tensor '\(name)': shape \(shape) does not match \(bytes.count) bytes of \(dtype.rawValue)")
         entries.append(Entry(name: name, dtype: dtype, shape: shape, bytes: bytes))
@@ -98,6 +98,14 @@ public struct SafeTensorsWriter: Sendable {
             }
         }
         return out + "\""
+    }
+
+    /// Names of the tensors added so far, in order.
+    public var names: [String] { entries.map(\.name) }
+
+    /// Visits each tensor's raw little-endian bytes, in order (for digests).
+    public func forEachTensor(_ body: (_ name: String, _ bytes: Data) throws -> Void) rethrows {
+        for e in entries { try body(e.name, e.bytes) }
     }
 
     /// The whole file in memory.

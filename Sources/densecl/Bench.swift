@@ -5,5 +5,6 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (figures printed next to their baselines).",
         subcommands: [
+            BenchKernels.self,
         ])
 }

@@ -9,5 +9,8 @@ struct DenseCLTool: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             Bench.self,
+            ForwardCommand.self,
+            Export.self,
+            Inspect.self,
         ])
 }

@@ -1,4 +1,4 @@
 import XCTest
 
 /// Placeholder until this target has real tests.
-final class DenseCLRuntimeTestsPlaceholder: XCTestCase {}
+final class DenseCLWorkerTestsPlaceholder: XCTestCase {}

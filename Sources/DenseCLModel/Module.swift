@@ -1,2 +1,0 @@
-/// Module anchor for DenseCLModel; see docs/architecture.md for what lives here.
-enum DenseCLModelModule {}

@@ -1,0 +1,207 @@
+import DenseCLKernels
+
+/// How BatchNorm layers normalise, as `module.train()` / `module.eval()` in PyTorch.
+public enum BatchNormMode: Sendable, Equatable {
+    /// Batch statistics (over `groups` equal contiguous groups of the batch); the running statistics move by
+    /// momentum 0.1 and `num_batches_tracked` is incremented.
+    case training
+    /// Running statistics; nothing is updated.
+    case inference
+}
+
+/// A ResNet backbone built for one batch shape: `torchvision.models.resnet*` up to `layer4` (C5), no pooling, no fc.
+///
+/// The model owns every activation, cache and workspace, allocated once in `init`; `forward` and `backward`
+/// allocate nothing. Weights live in the caller's arenas (`parameters`, `state`, `gradients`), which may hold more
+/// than this backbone (a DenseCL encoder adds its neck to the same arenas), so the model only addresses its own
+/// slots.
+///
+/// Layout: `input` is `[N, H, W, Cin]` and `output` `[N, h, w, C]` (channels-last); `h = floor((H - 1) / 32) + 1`
+/// for the usual inputs, in general five halvings.
+///
+/// Built without a gradient arena the model is forward-only: activations whose lifetimes do not overlap share
+/// memory (the key encoder of DenseCL needs no caches). With one, every activation is kept for `backward`.
+public final class ResNet {
+    public let topology: ResNetTopology
+    public let batch: Int
+    public let inputHeight: Int
+    public let inputWidth: Int
+    public let outputHeight: Int
+    public let outputWidth: Int
+    public let outputChannels: Int
+    public let parameters: Arena
+    public let state: Arena
+    /// Where `backward` accumulates parameter gradients; nil for a forward-only model.
+    public let gradients: Arena?
+    /// The thread budget the workspaces were sized for; used by every call.
+    public let context: ComputeContext
+    /// The image batch `[N, H, W, Cin]`: write it before `forward`; `backward` reads it again.
+    public let input: UnsafeMutableBufferPointer<Float>
+
+    let program: ResNetProgram
+    let slots: [ConvBNSlots]
+    /// All activations, then the gradient pool.
+    private let activations: UnsafeMutableBufferPointer<Float>
+    private let tensorOffsets: [Int]
+    /// Offset of each tensor's gradient in `activations` (nil for the input and C5, which are the caller's).
+    private let gradientOffsets: [Int?]
+    /// Per backward step (indexed like `program.steps`): how it stores its input gradient and residual gradient.
+    let updates: [(input: GradientUpdate, residual: GradientUpdate)]
+    let poolIndices: UnsafeMutableBufferPointer<Int32>
+    /// Per unit: saved means then saved inverse standard deviations, `[groups, C]` each, room for `groups = N`.
+    private let savedStatistics: UnsafeMutableBufferPointer<Float>
+    private let statisticsOffsets: [Int]
+    let workspace: Workspace
+    /// The mode and group count of the last forward (backward needs its caches).
+    private(set) var lastForward: (mode: BatchNormMode, groups: Int)?
+
+    /// - Parameters:
+    ///   - prefix: the prefix this backbone's tensors were declared with in the arenas.
+    ///   - gradients: the gradient arena (same layout as `parameters`); nil builds a forward-only model.
+    /// - Throws: `ModelError.invalidShape` when a layer cannot run on `height x width` or the batch is empty.
+    public init(
+        topology: ResNetTopology, batch: Int, height: Int, width: Int, parameters: Arena, state: Arena,
+        gradients: Arena?, prefix: String = "", context: ComputeContext
+    ) throws(ModelError) {
+        if let gradients { precondition(gradients.layout == parameters.layout, "gradients must mirror the parameters") }
+        do {
+            program = try ResNetProgram(topology, batch: batch, height: height, width: width)
+        } catch {
+            throw .invalidShape(error)
+        }
+        self.topology = topology
+        self.batch = batch
+        (inputHeight, inputWidth) = (height, width)
+        (outputHeight, outputWidth, outputChannels) = (program.outputHeight, program.outputWidth, program.outputChannels)
+        self.parameters = parameters
+        self.state = state
+        self.gradients = gradients
+        self.context = context
+        slots = topology.slots(parameters: parameters.layout, state: state.layout, prefix: prefix)
+
+        let memory = MemoryPlan(program, trainable: gradients != nil)
+        activations = .allocate(capacity: max(memory.total, 1))
+        activations.initialize(repeating: 0)
+        tensorOffsets = memory.tensorOffsets
+        gradientOffsets = memory.gradientOffsets
+        updates = memory.updates
+        input = .allocate(capacity: program.tensorCounts[0])
+        input.initialize(repeating: 0)
+        poolIndices = .allocate(capacity: program.pool.outputCount)
+        poolIndices.initialize(repeating: 0)
+
+        var offsets: [Int] = [], total = 0
+        var workspaceSize = WorkspaceSize.zero
+        for (conv, norm) in zip(program.convolutions, program.normalizations) {
+            offsets.append(total)
+            total += 2 * batch * norm.channels
+            workspaceSize = workspaceSize.union(conv.workspaceSize)
+            // Room for any group count: the workspace grows with the number of groups, at most `batch`.
+            guard let widest = try? BatchNorm2dShape(
+                batch: batch, channels: norm.channels, height: norm.height, width: norm.width, groups: batch)
+            else { preconditionFailure("a batch always splits into one image per group") }
+            workspaceSize = workspaceSize.union(widest.workspaceSize(context: context))
+        }
+        statisticsOffsets = offsets
+        savedStatistics = .allocate(capacity: max(total, 1))
+        savedStatistics.initialize(repeating: 0)
+        workspace = Workspace.allocate(workspaceSize)
+    }
+
+    deinit {
+        activations.deallocate()
+        input.deallocate()
+        poolIndices.deallocate()
+        savedStatistics.deallocate()
+        workspace.deallocate()
+    }
+
+    /// Floats of activation memory the model owns (activations, plus the gradient pool of a trainable model).
+    public var activationElements: Int { activations.count }
+
+    /// C5, `[N, h, w, C]`, valid after `forward`.
+    public var output: UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: tensor(program.output), count: program.tensorCounts[program.output])
+    }
+
+    /// Throws unless `groups` splits the batch into equal groups with at least two values per channel and group at
+    /// every BatchNorm in training mode (the smallest map is C5's: `N / groups · h · w >= 2`).
+    public func validate(groups: Int, mode: BatchNormMode) throws(ModelError) {
+        guard groups >= 1, batch % groups == 0 else {
+            throw .invalidBatchNormGroups(groups: groups, reason: "it must divide the batch \(batch)")
+        }
+        if mode == .training && batch / groups * outputHeight * outputWidth < 2 {
+            throw .invalidBatchNormGroups(
+                groups: groups,
+                reason: "training needs at least 2 values per channel and group, C5 has \(batch / groups)x\(outputHeight)x\(outputWidth)")
+        }
+    }
+
+    func tensor(_ id: Int) -> UnsafeMutablePointer<Float> {
+        id == 0 ? input.baseAddress! : activations.baseAddress! + tensorOffsets[id]
+    }
+
+    func gradient(_ id: Int) -> UnsafeMutablePointer<Float> {
+        activations.baseAddress! + gradientOffsets[id]!
+    }
+
+    func savedMean(_ unit: Int) -> UnsafeMutablePointer<Float> { savedStatistics.baseAddress! + statisticsOffsets[unit] }
+    func savedInvStd(_ unit: Int) -> UnsafeMutablePointer<Float> { savedMean(unit) + batch * slots[unit].gamma.count }
+
+    /// The BatchNorm shape of `unit` with `groups` groups (already validated).
+    func normalization(_ unit: Int, groups: Int) -> BatchNorm2dShape {
+        let s = program.normalizations[unit]
+        guard let shape = try? BatchNorm2dShape(batch: s.batch, channels: s.channels, height: s.height, width: s.width, groups: groups)
+        else { preconditionFailure("BatchNorm groups \(groups) were not validated") }
+        return shape
+    }
+
+    /// Runs the backbone on `input`, writing `output`.
+    ///
+    /// - Parameters:
+    ///   - mode: BatchNorm's mode (`.training` also updates the running statistics in `state`).
+    ///   - groups: BatchNorm statistics are taken over this many equal contiguous groups of the batch (training
+    ///     only; the shuffle-BN emulation of several devices). 1 is plain BatchNorm.
+    /// - Throws: `invalidBatchNormGroups` (see `validate(groups:mode:)`); nothing is computed then.
+    public func forward(mode: BatchNormMode, groups: Int = 1) throws(ModelError) {
+        try validate(groups: groups, mode: mode)
+        context.activate()
+        for step in program.steps {
+            switch step {
+            case .convolution(let unit, let x, let y):
+                Conv2d.forward(
+                    program.convolutions[unit], input: tensor(x), weight: parameters.pointer(slots[unit].weight),
+                    bias: nil, output: tensor(y), workspace: workspace, context: context)
+            case .normalization(let unit, let x, let residual, let relu, let y):
+                normalizationForward(unit, x: x, residual: residual, relu: relu, y: y, mode: mode, groups: groups)
+            case .maxPool(let x, let y):
+                MaxPool2d.forward(
+                    program.pool, input: tensor(x), output: tensor(y), indices: poolIndices.baseAddress!,
+                    context: context)
+            }
+        }
+        lastForward = (mode, groups)
+    }
+
+    private func normalizationForward(
+        _ unit: Int, x: Int, residual: Int?, relu: Bool, y: Int, mode: BatchNormMode, groups: Int
+    ) {
+        let s = slots[unit]
+        switch mode {
+        case .training:
+            BatchNorm2d.forwardTraining(
+                normalization(unit, groups: groups), input: tensor(x), gamma: parameters.pointer(s.gamma),
+                beta: parameters.pointer(s.beta), residual: residual.map(tensor), relu: relu, output: tensor(y),
+                savedMean: savedMean(unit), savedInvStd: savedInvStd(unit),
+                runningMean: state.pointer(s.runningMean), runningVar: state.pointer(s.runningVariance),
+                workspace: workspace, context: context)
+            state.pointer(s.batchesTracked).pointee += 1
+        case .inference:
+            BatchNorm2d.forwardInference(
+                program.normalizations[unit], input: tensor(x), gamma: parameters.pointer(s.gamma),
+                beta: parameters.pointer(s.beta), runningMean: state.pointer(s.runningMean),
+                runningVar: state.pointer(s.runningVariance), residual: residual.map(tensor), relu: relu,
+                output: tensor(y), workspace: workspace, context: context)
+        }
+    }
+}
