@@ -12,5 +12,6 @@ struct DenseCLTool: ParsableCommand {
             ForwardCommand.self,
             Export.self,
             Inspect.self,
+            ParityCommand.self,
         ])
 }
