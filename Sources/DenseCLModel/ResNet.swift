@@ -16,11 +16,28 @@ public enum BatchNormMode: Sendable, Equatable {
 /// than this backbone (a DenseCL encoder adds its neck to the same arenas), so the model only addresses its own
 /// slots.
 ///
-/// Layout: `input` is `[N, H, W, Cin]` and `output` `[N, h, w, C]` (channels-last); `h = floor((H - 1) / 32) + 1`
-/// for the usual inputs, in general five halvings.
+/// Layout: `input` is `[N, H, W, Cin]` and `output` `[N, h, w, C]` (channels-last), `h = ceil(H / 32)`,
+/// `w = ceil(W / 32)` (five stride-2 layers, each `ceil(x / 2)`).
 ///
 /// Built without a gradient arena the model is forward-only: activations whose lifetimes do not overlap share
 /// memory (the key encoder of DenseCL needs no caches). With one, every activation is kept for `backward`.
+///
+/// An encoder whose arenas hold the backbone under `0.` and its own tensors after it:
+///
+/// ```swift
+/// let topology = ResNetTopology(ResNetArchitecture.resnet50.configuration)
+/// var parameterLayout = ArenaLayout(), stateLayout = ArenaLayout()
+/// _ = topology.declare(parameters: &parameterLayout, state: &stateLayout, prefix: "0.")
+/// // ... declare the neck's tensors ("1.mlp.0.weight", ...) into the same layouts ...
+/// let parameters = Arena(layout: parameterLayout), gradients = Arena(layout: parameterLayout)
+/// let state = Arena(layout: stateLayout)
+/// topology.initialize(parameters: parameters, state: state, prefix: "0.", seed: seed)
+/// let backbone = try ResNet(
+///     topology: topology, batch: 32, height: 224, width: 224, parameters: parameters, state: state,
+///     gradients: gradients, prefix: "0.", context: context)
+/// // fill backbone.input (NHWC); try backbone.forward(mode: .training, groups: 1); read backbone.output;
+/// // gradients.zero(); backbone.backward(dOutput: dC5, dInput: nil)
+/// ```
 public final class ResNet {
     public let topology: ResNetTopology
     public let batch: Int

@@ -52,7 +52,7 @@ public struct ResNetConfiguration: Sendable, Equatable {
     /// Channels of the C5 output (512 for ResNet-18/34, 2048 for ResNet-50/101 at base width 64).
     public var outputChannels: Int { (baseWidth << 3) * block.expansion }
 
-    /// Spatial size of C5 for an `height x width` input: five halvings, each `floor((x - 1) / 2) + 1`
+    /// Spatial size of C5 for an `height x width` input: five halvings, each `floor((x - 1) / 2) + 1 = ceil(x / 2)`
     /// (the stem convolution, the max-pool and the first block of layers 2-4 all have this output size).
     public func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
         var h = height, w = width

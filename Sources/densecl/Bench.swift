@@ -6,5 +6,6 @@ struct Bench: ParsableCommand {
         abstract: "Benchmarks (figures printed next to their baselines).",
         subcommands: [
             BenchKernels.self,
+            BenchAllReduce.self,
         ])
 }

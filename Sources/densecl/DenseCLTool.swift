@@ -12,6 +12,7 @@ struct DenseCLTool: ParsableCommand {
             ForwardCommand.self,
             Export.self,
             Inspect.self,
+            CommRank.self,
             ParityCommand.self,
         ])
 }

@@ -7,8 +7,9 @@ import XCTest
 final class ResNetBehaviourTests: XCTestCase {
     private let configuration = ResNetConfiguration(block: .bottleneck, blocksPerStage: [2, 1, 2, 1], baseWidth: 4)
 
-    private func prepared(trainable: Bool, batch: Int = 4) throws -> Backbone {
-        let backbone = try Backbone(configuration, batch: batch, height: 40, width: 36, trainable: trainable)
+    private func prepared(trainable: Bool, batch: Int = 4, threads: Int = 1) throws -> Backbone {
+        let backbone = try Backbone(
+            configuration, batch: batch, height: 40, width: 36, trainable: trainable, threads: threads)
         backbone.topology.initialize(parameters: backbone.parameters, state: backbone.state, seed: 9)
         let image = GradientCheck.randomValues(count: backbone.model.input.count, seed: 9, low: -2, high: 2)
         _ = backbone.model.input.update(fromContentsOf: image)
@@ -67,6 +68,22 @@ final class ResNetBehaviourTests: XCTestCase {
         gradients.zero()
         dOutput.withUnsafeBufferPointer { b.model.backward(dOutput: $0.baseAddress!, dInput: nil) }
         XCTAssertEqual(Array(gradients.buffer), once)
+    }
+
+    /// Two threads split the memory-bound loops and BLAS differently: same results up to summation order. BatchNorm
+    /// statistics and GEMMs are the only reductions; a few float32 ulps (6e-8) compounded through 18 layers and
+    /// their backward stay far below 1e-5.
+    func testTwoThreadsAgreeWithOne() throws {
+        var results: [[Float]] = []
+        for threads in [1, 2] {
+            let b = try prepared(trainable: true, threads: threads)
+            try b.model.forward(mode: .training, groups: 2)
+            let dOutput = GradientCheck.objectiveWeights(count: b.model.output.count, seed: 4)
+            dOutput.withUnsafeBufferPointer { b.model.backward(dOutput: $0.baseAddress!, dInput: nil) }
+            results.append(Array(b.model.output) + Array(try XCTUnwrap(b.gradients).buffer) + Array(b.state.buffer))
+        }
+        let d = Discrepancy(actual: results[1], expected: results[0])
+        XCTAssertLessThan(d.relativeL2, 1e-5, "\(d)")
     }
 
     func testInvalidGroupCountsAreRejected() throws {
