@@ -1,5 +1,3 @@
-import COpenBLAS
-
 /// DenseCL's correspondence between query and key grid positions: for every query position, the key position of
 /// the same sample with the most similar backbone feature. No gradient flows through it.
 ///
@@ -13,29 +11,36 @@ import COpenBLAS
 /// as in `torch.argmax`. When the dense grid is pooled below the native C5 grid, pool the backbone features to
 /// the same grid before calling this.
 public enum DenseCorrespondence {
-    /// Floats of workspace: one sample's `[S², S²]` similarity matrix.
-    public static func workspaceCount(positions: Int) -> Int { positions * positions }
+    /// Scratch: the `[N, S², S²]` similarity matrices (77 K floats for 32 samples of a 7x7 grid).
+    public static func workspaceSize(samples: Int, positions: Int) -> WorkspaceSize {
+        WorkspaceSize(floats: samples * positions * positions)
+    }
 
     /// Fills `matches [N·S²]`.
     /// - Parameters:
     ///   - samples: N; `positions`: S²; `channels`: C.
     ///   - query: `qb [N, S², C]`; `key`: `kb [N, S², C]`.
-    ///   - workspace: ``workspaceCount(positions:)`` floats, contents undefined afterwards.
+    ///   - workspace: at least ``workspaceSize(samples:positions:)``; contents undefined afterwards.
     public static func forward(
         samples: Int, positions: Int, channels: Int,
         query: UnsafePointer<Float>, key: UnsafePointer<Float>,
-        matches: UnsafeMutablePointer<Int32>, workspace: UnsafeMutablePointer<Float>
+        matches: UnsafeMutablePointer<Int32>, workspace: Workspace, context: ComputeContext
     ) {
         precondition(samples >= 1 && positions >= 1 && channels >= 1, "DenseCorrespondence: sizes must be positive")
-        precondition(positions <= Int(Int32.max) && channels <= Int(Int32.max), "DenseCorrespondence: size exceeds Int32")
+        precondition(
+            workspace.holds(workspaceSize(samples: samples, positions: positions)),
+            "DenseCorrespondence: workspace smaller than workspaceSize(samples:positions:)")
         let (p, c) = (positions, channels)
+        let similarities = workspace.floats.baseAddress!
         for n in 0..<samples {
-            // sim = qb[n] [P, C] x kb[n]ᵀ [C, P]
-            cblas_sgemm(
-                CblasRowMajor, CblasNoTrans, CblasTrans, Int32(p), Int32(p), Int32(c), 1,
-                query + n * p * c, Int32(c), key + n * p * c, Int32(c), 0, workspace, Int32(p))
-            for i in 0..<p {
-                matches[n * p + i] = Int32(firstArgmax(workspace + i * p, count: p))
+            // sim[n] = qb[n] [P, C] x kb[n]ᵀ [C, P]
+            Gemm.multiply(
+                transposeA: false, transposeB: true, m: p, n: p, k: c, a: query + n * p * c, lda: c,
+                b: key + n * p * c, ldb: c, beta: 0, c: similarities + n * p * p, ldc: p)
+        }
+        context.parallelFor(samples * p, minimumChunk: 64) { _, range in
+            for row in range {
+                matches[row] = Int32(firstArgmax(similarities + row * p, count: p))
             }
         }
     }

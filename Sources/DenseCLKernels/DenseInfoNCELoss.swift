@@ -13,14 +13,15 @@
 /// This is DenseCL's largest extra cost: `(N·S²) × K` logits (1568 × 65536 in the official recipe) and their
 /// softmax gradient. It is computed in blocks of `blockRows` rows, each a GEMM, an in-place softmax and its
 /// gradient, and a second GEMM for `dq`, so only one `[blockRows, K]` block exists at a time, in a workspace of
-/// ``workspaceCount(rows:negatives:blockRows:)`` floats allocated once by the caller. The blocks share
-/// ``InfoNCELoss``'s arithmetic, so the blocking changes nothing but memory.
+/// ``workspaceSize(rows:dim:negatives:blockRows:)`` allocated once by the caller. The blocks share
+/// ``InfoNCELoss``'s arithmetic, so the blocking changes nothing but memory (and speed: see
+/// ``InfoNCELoss/defaultBlockRows``).
 public enum DenseInfoNCELoss {
-    /// Floats of workspace for `rows = N·S²` query rows (see ``InfoNCELoss/workspaceCount(rows:negatives:blockRows:)``).
-    public static func workspaceCount(
-        rows: Int, negatives: Int, blockRows: Int = InfoNCELoss.defaultBlockRows
-    ) -> Int {
-        InfoNCELoss.workspaceCount(rows: rows, negatives: negatives, blockRows: blockRows)
+    /// Scratch for `rows = N·S²` query rows (see ``InfoNCELoss/workspaceSize(rows:dim:negatives:blockRows:)``).
+    public static func workspaceSize(
+        rows: Int, dim: Int, negatives: Int, blockRows: Int = InfoNCELoss.defaultBlockRows
+    ) -> WorkspaceSize {
+        InfoNCELoss.workspaceSize(rows: rows, dim: dim, negatives: negatives, blockRows: blockRows)
     }
 
     /// The dense loss (mean over `samples · positions` rows) and its monitoring statistics.
@@ -30,29 +31,29 @@ public enum DenseInfoNCELoss {
     public static func forward(
         samples: Int, positions: Int, dim: Int, negatives: Int, temperature: Float,
         queryGrid: UnsafePointer<Float>, keyGrid: UnsafePointer<Float>, matches: UnsafePointer<Int32>,
-        queue: UnsafePointer<Float>, workspace: UnsafeMutablePointer<Float>,
-        blockRows: Int = InfoNCELoss.defaultBlockRows
+        queue: UnsafePointer<Float>, workspace: Workspace,
+        blockRows: Int = InfoNCELoss.defaultBlockRows, context: ComputeContext
     ) -> InfoNCELoss.Result {
         ContrastiveCrossEntropy.run(
             rows: samples * positions, dim: dim, negatives: negatives, temperature: temperature, query: queryGrid,
             queue: queue, positive: matchedKey(positions: positions, dim: dim, keyGrid: keyGrid, matches: matches),
-            workspace: workspace, blockRows: blockRows, gradient: nil)
+            workspace: workspace, blockRows: blockRows, gradient: nil, context: context)
     }
 
-    /// The dense loss, and its gradient into `dQueryGrid [N·S², D]` scaled by `weight` (the caller's λ):
-    /// `dQueryGrid = …` or, with `accumulate`, `dQueryGrid += …`.
+    /// The dense loss, and its gradient into `dQueryGrid [N·S², D]` scaled by `weight` (the caller's λ), written
+    /// or added according to `update`.
     public static func forwardBackward(
         samples: Int, positions: Int, dim: Int, negatives: Int, temperature: Float,
         queryGrid: UnsafePointer<Float>, keyGrid: UnsafePointer<Float>, matches: UnsafePointer<Int32>,
-        queue: UnsafePointer<Float>, workspace: UnsafeMutablePointer<Float>,
+        queue: UnsafePointer<Float>, workspace: Workspace,
         blockRows: Int = InfoNCELoss.defaultBlockRows,
-        weight: Float, dQueryGrid: UnsafeMutablePointer<Float>, accumulate: Bool
+        weight: Float, dQueryGrid: UnsafeMutablePointer<Float>, update: GradientUpdate, context: ComputeContext
     ) -> InfoNCELoss.Result {
         ContrastiveCrossEntropy.run(
             rows: samples * positions, dim: dim, negatives: negatives, temperature: temperature, query: queryGrid,
             queue: queue, positive: matchedKey(positions: positions, dim: dim, keyGrid: keyGrid, matches: matches),
             workspace: workspace, blockRows: blockRows,
-            gradient: .init(weight: weight, dQuery: dQueryGrid, accumulate: accumulate))
+            gradient: .init(weight: weight, dQuery: dQueryGrid, update: update), context: context)
     }
 
     /// Row `r = n·S² + i` is paired with key row `n·S² + matches[r]` of the same sample.

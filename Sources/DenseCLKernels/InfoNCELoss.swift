@@ -1,4 +1,3 @@
-import COpenBLAS
 import Foundation
 
 /// The MoCo-v2 / DenseCL global contrastive loss (InfoNCE), forward and backward.
@@ -15,10 +14,10 @@ import Foundation
 /// `dq[n] = (w / (N·T)) · [(p[n,0] − 1)·k[n] + Σ_j p[n, 1+j]·queue[:, j]]`.
 ///
 /// Rows are processed in blocks of `blockRows`: one GEMM for the block's `[blockRows, K]` negative logits, the
-/// softmax and its gradient in place, then one GEMM for the block's `dq`. So the `[N, 1+K]` logits are never
-/// materialised at once and the workspace is `blockRows·(K + 1)` floats (see ``workspaceCount(rows:negatives:blockRows:)``).
-/// Softmax sums and the loss accumulate in Double. Loops run on the calling thread; the GEMMs use OpenBLAS's
-/// thread setting.
+/// softmax in place (rows split over the context's threads), then one GEMM for the block's `dq`. So the
+/// `[N, 1+K]` logits are never materialised at once; the workspace is about `blockRows·(K + D + 2)` floats and
+/// `3·blockRows` doubles (see ``workspaceSize(rows:dim:negatives:blockRows:)``). Per-row losses are summed in
+/// Double in row order, so the result does not depend on the thread count or the block size.
 public enum InfoNCELoss {
     /// The loss and monitoring statistics of one evaluation.
     public struct Result: Sendable, Equatable {
@@ -30,70 +29,87 @@ public enum InfoNCELoss {
         public var negativeMean: Double
     }
 
-    /// Rows per block when the caller does not choose: 64 rows keep the negative-logit GEMM efficient
-    /// (M = 64) while a block of 65,536 negatives is 16 MiB.
-    public static let defaultBlockRows = 64
+    /// Rows per block when the caller does not choose. Each block streams the whole queue through two GEMMs, so
+    /// small blocks are memory-bound: at D = 128, K = 65,536 on one core (`densecl bench losses --block-rows`),
+    /// 64 rows cost 1.35x the unblocked time, 256 rows 1.04x, for a 64 MiB block instead of 392 MiB.
+    public static let defaultBlockRows = 256
 
-    /// Floats of workspace that ``forward(rows:dim:negatives:temperature:query:key:queue:workspace:blockRows:)``
-    /// and ``forwardBackward(rows:dim:negatives:temperature:query:key:queue:workspace:blockRows:weight:dQuery:accumulate:)``
-    /// need: one block of negative logits plus one column of positive-logit gradients.
-    public static func workspaceCount(rows: Int, negatives: Int, blockRows: Int = defaultBlockRows) -> Int {
-        let block = min(rows, blockRows)
-        return block * negatives + block
+    /// Scratch for ``forward(rows:dim:negatives:temperature:query:key:queue:workspace:blockRows:context:)`` and
+    /// ``forwardBackward(rows:dim:negatives:temperature:query:key:queue:workspace:blockRows:weight:dQuery:update:context:)``:
+    /// one `[blockRows, K]` block of logits, two coefficients per row, one `[blockRows, D]` product, and three
+    /// Double statistics per row.
+    public static func workspaceSize(rows: Int, dim: Int, negatives: Int, blockRows: Int = defaultBlockRows) -> WorkspaceSize {
+        ContrastiveCrossEntropy.workspaceSize(rows: rows, dim: dim, negatives: negatives, blockRows: blockRows)
     }
 
     /// The loss of `q` against its positive `k` and the `queue` negatives.
     /// - Parameters:
     ///   - rows: N; `dim`: D; `negatives`: K.
     ///   - query: `q [N, D]`; `key`: `k [N, D]`; `queue`: `[D, K]`.
-    ///   - workspace: ``workspaceCount(rows:negatives:blockRows:)`` floats, contents undefined afterwards.
+    ///   - workspace: at least ``workspaceSize(rows:dim:negatives:blockRows:)``; contents undefined afterwards.
     public static func forward(
         rows: Int, dim: Int, negatives: Int, temperature: Float,
         query: UnsafePointer<Float>, key: UnsafePointer<Float>, queue: UnsafePointer<Float>,
-        workspace: UnsafeMutablePointer<Float>, blockRows: Int = defaultBlockRows
+        workspace: Workspace, blockRows: Int = defaultBlockRows, context: ComputeContext
     ) -> Result {
         ContrastiveCrossEntropy.run(
             rows: rows, dim: dim, negatives: negatives, temperature: temperature, query: query, queue: queue,
-            positive: { key + $0 * dim }, workspace: workspace, blockRows: blockRows, gradient: nil)
+            positive: { key + $0 * dim }, workspace: workspace, blockRows: blockRows, gradient: nil, context: context)
     }
 
-    /// The loss, and its gradient into `dQuery [N, D]` scaled by `weight` (the caller's `1 − λ`):
-    /// `dQuery = …` or, with `accumulate`, `dQuery += …`.
+    /// The loss, and its gradient into `dQuery [N, D]` scaled by `weight` (the caller's `1 − λ`), written or added
+    /// according to `update`.
     public static func forwardBackward(
         rows: Int, dim: Int, negatives: Int, temperature: Float,
         query: UnsafePointer<Float>, key: UnsafePointer<Float>, queue: UnsafePointer<Float>,
-        workspace: UnsafeMutablePointer<Float>, blockRows: Int = defaultBlockRows,
-        weight: Float, dQuery: UnsafeMutablePointer<Float>, accumulate: Bool
+        workspace: Workspace, blockRows: Int = defaultBlockRows,
+        weight: Float, dQuery: UnsafeMutablePointer<Float>, update: GradientUpdate, context: ComputeContext
     ) -> Result {
         ContrastiveCrossEntropy.run(
             rows: rows, dim: dim, negatives: negatives, temperature: temperature, query: query, queue: queue,
             positive: { key + $0 * dim }, workspace: workspace, blockRows: blockRows,
-            gradient: .init(weight: weight, dQuery: dQuery, accumulate: accumulate))
+            gradient: .init(weight: weight, dQuery: dQuery, update: update), context: context)
     }
 }
 
 /// The blockwise softmax cross-entropy with label 0 shared by ``InfoNCELoss`` and ``DenseInfoNCELoss``; they
 /// differ only in where each row's positive key is.
+///
+/// Per block of `m` rows: `E = l_neg` by one GEMM; then per row (in parallel) the largest logit,
+/// `E ← exp(E/T − max)` in place, the row's loss, `f_r = scale / Σ exp` and `g⁺_r = (p[r,0] − 1) · scale`;
+/// then `tmp = E · queueᵀ` by one GEMM and `dq[r] (=|+=) f_r · tmp[r] + g⁺_r · k⁺[r]`. Scaling the `[m, D]`
+/// product instead of the `[m, K]` block saves a pass over the block.
 enum ContrastiveCrossEntropy {
     struct Gradient {
         var weight: Float
         var dQuery: UnsafeMutablePointer<Float>
-        var accumulate: Bool
+        var update: GradientUpdate
     }
 
-    /// - Parameter positive: the positive key row (`D` floats) of query row `r`.
+    static func workspaceSize(rows: Int, dim: Int, negatives: Int, blockRows: Int) -> WorkspaceSize {
+        let block = min(rows, blockRows)
+        return WorkspaceSize(floats: block * negatives + 2 * block + block * dim, doubles: 3 * block)
+    }
+
+    /// - Parameter positive: the positive key row (`D` floats) of query row `r`; called concurrently.
     static func run(
         rows: Int, dim: Int, negatives: Int, temperature: Float,
         query: UnsafePointer<Float>, queue: UnsafePointer<Float>, positive: (Int) -> UnsafePointer<Float>,
-        workspace: UnsafeMutablePointer<Float>, blockRows: Int, gradient: Gradient?
+        workspace: Workspace, blockRows: Int, gradient: Gradient?, context: ComputeContext
     ) -> InfoNCELoss.Result {
         precondition(rows >= 1 && dim >= 1 && negatives >= 1 && blockRows >= 1, "InfoNCE: sizes must be positive")
         precondition(temperature > 0 && temperature.isFinite, "InfoNCE: temperature must be positive")
-        precondition(dim <= Int(Int32.max) && negatives <= Int(Int32.max), "InfoNCE: size exceeds BLAS Int32")
         let (d, k) = (dim, negatives)
+        precondition(
+            workspace.holds(workspaceSize(rows: rows, dim: d, negatives: k, blockRows: blockRows)),
+            "InfoNCE: workspace smaller than workspaceSize(rows:dim:negatives:blockRows:)")
         let block = min(rows, blockRows)
-        let negativeLogits = workspace  // [block, K], row-major
-        let positiveGradients = workspace + block * k  // [block]
+        let logits = workspace.floats.baseAddress!  // [block, K]: negative logits, then their exponentials
+        let rowFactors = logits + block * k  // [block]: scale / Σ exp
+        let positiveCoefficients = rowFactors + block  // [block]: (p[r, 0] − 1) · scale
+        let product = positiveCoefficients + block  // [block, D]: exp(logits) · queueᵀ
+        let rowLosses = workspace.doubles.baseAddress!  // [block] each: loss, positive and negative sums
+        let rowPositives = rowLosses + block, rowNegatives = rowPositives + block
         let inverseT = 1 / Double(temperature)
         // d loss_mean / d logit, times the weight, times 1/T for the chain rule through logits = dots / T.
         let scale = gradient.map { Double($0.weight) / (Double(rows) * Double(temperature)) } ?? 0
@@ -103,62 +119,48 @@ enum ContrastiveCrossEntropy {
         while start < rows {
             let m = min(block, rows - start)
             // l_neg for the block: [m, D] x [D, K] -> [m, K] (raw dot products; divided by T below).
-            cblas_sgemm(
-                CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(k), Int32(d), 1,
-                query + start * d, Int32(d), queue, Int32(k), 0, negativeLogits, Int32(k))
-            for i in 0..<m {
-                let r = start + i
-                let q = query + r * d, kPositive = positive(r), row = negativeLogits + i * k
-                var dot = 0.0
-                for c in 0..<d { dot += Double(q[c]) * Double(kPositive[c]) }
-                positiveSum += dot
-                // Largest logit (T > 0 keeps the order of the dots), and the sum of the negatives for monitoring.
-                var largest = Float(dot), rowSum = 0.0
-                var c = 0
-                while c < k {
-                    let end = min(k, c + 256)
-                    var partial: Float = 0
-                    while c < end {
-                        largest = max(largest, row[c])
-                        partial += row[c]
-                        c += 1
-                    }
-                    rowSum += Double(partial)
-                }
-                negativeSum += rowSum
-                let shift = Double(largest) * inverseT
-                // exp(logit − max) in place; the sum of exponentials in Float blocks of 256 added in Double.
-                let inverseTf = Float(inverseT), shiftF = Float(shift)
-                let positiveExp = exp(dot * inverseT - shift)
-                var expSum = positiveExp
-                c = 0
-                while c < k {
-                    let end = min(k, c + 256)
-                    var partial: Float = 0
-                    while c < end {
-                        let e = expf(row[c] * inverseTf - shiftF)
-                        row[c] = e
-                        partial += e
-                        c += 1
-                    }
-                    expSum += Double(partial)
-                }
-                lossSum += log(expSum) + shift - dot * inverseT
-                if gradient != nil {
-                    // softmax − onehot(0), times scale: negatives in place, the positive in its own column.
-                    let factor = Float(scale / expSum)
-                    for j in 0..<k { row[j] *= factor }
-                    positiveGradients[i] = Float((positiveExp / expSum - 1) * scale)
+            Gemm.multiply(
+                transposeA: false, transposeB: false, m: m, n: k, k: d, a: query + start * d, lda: d,
+                b: queue, ldb: k, beta: 0, c: logits, ldc: k)
+            context.parallelFor(m) { _, range in
+                for i in range {
+                    let r = start + i
+                    let q = query + r * d, kPositive = positive(r), row = logits + i * k
+                    var dot = 0.0
+                    for c in 0..<d { dot += Double(q[c]) * Double(kPositive[c]) }
+                    // The largest logit (T > 0 keeps the order of the dots), and the negatives' sum for monitoring.
+                    let (largestNegative, rowSum) = SoftmaxRow.maximumAndSum(row, count: k)
+                    let shift = max(dot, Double(largestNegative)) * inverseT
+                    let positiveExp = exp(dot * inverseT - shift)
+                    let expSum = positiveExp
+                        + SoftmaxRow.exponentiate(row, count: k, scale: Float(inverseT), shift: Float(shift))
+                    rowLosses[i] = log(expSum) + shift - dot * inverseT
+                    rowPositives[i] = dot
+                    rowNegatives[i] = rowSum
+                    rowFactors[i] = Float(scale / expSum)
+                    positiveCoefficients[i] = Float((positiveExp / expSum - 1) * scale)
                 }
             }
+            for i in 0..<m {  // in row order: the sums do not depend on the thread count
+                lossSum += rowLosses[i]
+                positiveSum += rowPositives[i]
+                negativeSum += rowNegatives[i]
+            }
             if let g = gradient {
-                // dq[block] (=|+=) G_neg [m, K] x queueᵀ [K, D], then += g_pos · k⁺ per row.
-                cblas_sgemm(
-                    CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(d), Int32(k), 1,
-                    negativeLogits, Int32(k), queue, Int32(k), g.accumulate ? 1 : 0, g.dQuery + start * d, Int32(d))
-                for i in 0..<m {
-                    let dq = g.dQuery + (start + i) * d, kPositive = positive(start + i), coefficient = positiveGradients[i]
-                    for c in 0..<d { dq[c] += coefficient * kPositive[c] }
+                // product [m, D] = exp(logits) [m, K] x queueᵀ [K, D]
+                Gemm.multiply(
+                    transposeA: false, transposeB: true, m: m, n: d, k: k, a: logits, lda: k, b: queue, ldb: k,
+                    beta: 0, c: product, ldc: d)
+                context.parallelFor(m, minimumChunk: 16) { _, range in
+                    for i in range {
+                        let dq = g.dQuery + (start + i) * d, kPositive = positive(start + i), p = product + i * d
+                        let (f, c0) = (rowFactors[i], positiveCoefficients[i])
+                        if g.update == .accumulate {
+                            for c in 0..<d { dq[c] += f * p[c] + c0 * kPositive[c] }
+                        } else {
+                            for c in 0..<d { dq[c] = f * p[c] + c0 * kPositive[c] }
+                        }
+                    }
                 }
             }
             start += m
@@ -166,5 +168,87 @@ enum ContrastiveCrossEntropy {
         return InfoNCELoss.Result(
             loss: lossSum / Double(rows), positiveMean: positiveSum / Double(rows),
             negativeMean: negativeSum / (Double(rows) * Double(k)))
+    }
+}
+
+/// Vectorised passes over one row of logits (16 lanes; the tail is scalar).
+enum SoftmaxRow {
+    typealias Lanes = SIMD16<Float>
+
+    /// The largest value and the sum of `count` values (the sum in Float lanes per 256 values, added in Double).
+    @inline(__always)
+    static func maximumAndSum(_ row: UnsafePointer<Float>, count: Int) -> (Float, Double) {
+        var largest = Lanes(repeating: -.infinity)
+        var total = 0.0
+        var c = 0
+        while c + Lanes.scalarCount <= count {
+            let end = min(count - Lanes.scalarCount, c + 256 - Lanes.scalarCount)
+            var partial = Lanes()
+            while c <= end {
+                let v = UnsafeRawPointer(row + c).loadUnaligned(as: Lanes.self)
+                largest.replace(with: v, where: v .> largest)  // (`pointwiseMax` is not vectorised)
+                partial += v
+                c += Lanes.scalarCount
+            }
+            total += Double(partial.sum())
+        }
+        var top = largest.max()
+        while c < count {
+            top = max(top, row[c])
+            total += Double(row[c])
+            c += 1
+        }
+        return (top, total)
+    }
+
+    /// `row[j] = exp(row[j] · scale − shift)` in place; returns the sum of the new values (Float lanes per 256
+    /// values, added in Double). Arguments below −87.3 give about 1e-38 instead of less (negligible next to the
+    /// row maximum's exp(0) = 1).
+    @inline(__always)
+    static func exponentiate(_ row: UnsafeMutablePointer<Float>, count: Int, scale: Float, shift: Float) -> Double {
+        var total = 0.0
+        var c = 0
+        while c + Lanes.scalarCount <= count {
+            let end = min(count - Lanes.scalarCount, c + 256 - Lanes.scalarCount)
+            var partial = Lanes()
+            while c <= end {
+                let x = UnsafeRawPointer(row + c).loadUnaligned(as: Lanes.self) * scale - shift
+                let e = exponential(x)
+                UnsafeMutableRawPointer(row + c).storeBytes(of: e, as: Lanes.self)
+                partial += e
+                c += Lanes.scalarCount
+            }
+            total += Double(partial.sum())
+        }
+        while c < count {
+            let e = exponential(Lanes(repeating: row[c] * scale - shift))[0]
+            row[c] = e
+            total += Double(e)
+            c += 1
+        }
+        return total
+    }
+
+    /// `exp(x)` for 16 lanes, within about 2 ulp of the exact value for x in [−87.3, 88]: Cody–Waite reduction
+    /// `x = n·ln2 + r` with |r| ≤ ln2/2, the degree-6 polynomial of Cephes' `expf` for exp(r), and 2ⁿ assembled in
+    /// the exponent bits. The rounding of x/ln2 to n uses the 1.5·2²³ trick, so no float-to-int conversion is needed.
+    @inline(__always)
+    static func exponential(_ input: Lanes) -> Lanes {
+        let x = input.replacing(with: -87.3, where: input .< -87.3).replacing(with: 88, where: input .> 88)
+        let magic = Lanes(repeating: 12_582_912)  // 1.5·2²³: adding it rounds to an integer held in the low bits
+        let shifted = x * 1.442_695_04 + magic
+        let n = shifted - magic
+        let r = x - n * 0.693_359_375 + n * 2.121_944_4e-4  // ln 2 = 0.693359375 − 2.1219444e-4 (hi + lo)
+        var p = Lanes(repeating: 1.987_569_15e-4)
+        p = p * r + 1.398_199_95e-3
+        p = p * r + 8.333_451_9e-3
+        p = p * r + 4.166_579_59e-2
+        p = p * r + 1.666_666_55e-1
+        p = p * r + 5.000_000_12e-1
+        let expR = p * r * r + r + 1
+        // 2ⁿ: the integer n sits in the low mantissa bits of `shifted`; move n + 127 into the exponent field.
+        let nBits = unsafeBitCast(shifted, to: SIMD16<UInt32>.self) &- unsafeBitCast(magic, to: SIMD16<UInt32>.self)
+        let twoToN = unsafeBitCast((nBits &+ 127) &<< 23, to: Lanes.self)
+        return expR * twoToN
     }
 }

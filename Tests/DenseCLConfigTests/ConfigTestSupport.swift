@@ -1,5 +1,4 @@
 import DenseCLConfig
-import Foundation
 
 /// The error thrown by `body`, or `nil` when it succeeds.
 func configError(_ body: () throws(ConfigError) -> Void) -> ConfigError? {
@@ -14,12 +13,6 @@ func configError(_ body: () throws(ConfigError) -> Void) -> ConfigError? {
 /// The error of parsing `yaml` with `overrides`, or `nil` when it parses.
 func parseError(_ yaml: String, _ overrides: [String] = []) -> ConfigError? {
     configError { () throws(ConfigError) in _ = try DenseCLConfig.parse(yaml: yaml, overrides: overrides) }
-}
-
-/// The repository root, found from this file's location (Tests/DenseCLConfigTests/<file>).
-func repositoryRoot(filePath: String = #filePath) -> URL {
-    URL(fileURLWithPath: filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
 }
 
 /// The smallest valid document: everything default except the dataset location, which has no default.

@@ -1,15 +1,16 @@
 import DenseCLConfig
+import DenseCLTestSupport
 import Foundation
 import XCTest
 
 /// Every file under configs/ loads, and the recipes say what their names say.
 final class ShippedConfigTests: XCTestCase {
     private func load(_ name: String) throws -> DenseCLConfig {
-        try DenseCLConfig.load(path: repositoryRoot().appendingPathComponent("configs/\(name)").path)
+        try DenseCLConfig.load(path: Fixtures.repositoryRoot.appendingPathComponent("configs/\(name)").path)
     }
 
     func testEveryShippedConfigLoadsAndRoundTrips() throws {
-        let directory = repositoryRoot().appendingPathComponent("configs")
+        let directory = Fixtures.repositoryRoot.appendingPathComponent("configs")
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }
         XCTAssertGreaterThanOrEqual(files.count, 4)
         for file in files {

@@ -6,12 +6,15 @@ import XCTest
 
 /// DenseCorrespondence: argmax of per-sample cosine similarities, first index on ties.
 final class DenseCorrespondenceTests: XCTestCase {
-    private func matches(samples: Int, positions: Int, channels: Int, query: [Float], key: [Float]) -> [Int32] {
+    private func matches(
+        samples: Int, positions: Int, channels: Int, query: [Float], key: [Float], threads: Int = 1
+    ) -> [Int32] {
         var out = [Int32](repeating: -1, count: samples * positions)
-        var workspace = [Float](repeating: .nan, count: DenseCorrespondence.workspaceCount(positions: positions))
+        let scratch = TestWorkspace(DenseCorrespondence.workspaceSize(samples: samples, positions: positions))
+        scratch.workspace.floats.update(repeating: .nan)
         DenseCorrespondence.forward(
             samples: samples, positions: positions, channels: channels, query: query, key: key, matches: &out,
-            workspace: &workspace)
+            workspace: scratch.workspace, context: Kernels.context(threads: threads))
         return out
     }
 
@@ -21,6 +24,8 @@ final class DenseCorrespondenceTests: XCTestCase {
             let q = ContrastiveLossData.unitRows((0..<n * p * c).map { _ in rng.uniform(0, 1) }, width: c)
             let k = ContrastiveLossData.unitRows((0..<n * p * c).map { _ in rng.uniform(0, 1) }, width: c)
             let found = matches(samples: n, positions: p, channels: c, query: q, key: k)
+            XCTAssertEqual(matches(samples: n, positions: p, channels: c, query: q, key: k, threads: 2), found,
+                           "rows are independent: the thread count cannot change a match")
             for s in 0..<n {
                 for i in 0..<p {
                     let sims = (0..<p).map { j in
