@@ -7,5 +7,6 @@ struct Bench: ParsableCommand {
         subcommands: [
             BenchKernels.self,
             BenchAllReduce.self,
+            BenchData.self,
         ])
 }

@@ -13,5 +13,7 @@ struct DenseCLTool: ParsableCommand {
             Export.self,
             Inspect.self,
             CommRank.self,
+            Scan.self,
+            Preview.self,
         ])
 }
