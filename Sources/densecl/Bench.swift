@@ -8,5 +8,6 @@ struct Bench: ParsableCommand {
             BenchKernels.self,
             BenchAllReduce.self,
             BenchData.self,
+            BenchLosses.self,
         ])
 }
