@@ -15,5 +15,6 @@ struct DenseCLTool: ParsableCommand {
             CommRank.self,
             Scan.self,
             Preview.self,
+            ParityCommand.self,
         ])
 }
