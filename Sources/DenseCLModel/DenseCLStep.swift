@@ -62,8 +62,8 @@ public final class DenseCLStep {
     private let dQueryGrid: UnsafeMutableBufferPointer<Float>
     private let dGlobal: UnsafeMutableBufferPointer<Float>
     private let dDense: UnsafeMutableBufferPointer<Float>
-    private let lossWorkspace: UnsafeMutableBufferPointer<Float>
-    private let matchWorkspace: UnsafeMutableBufferPointer<Float>
+    private let lossWorkspace: Workspace
+    private let matchWorkspace: Workspace
     private let memory = BufferOwner()
 
     /// - Throws: ``DenseCLError`` for invalid hyperparameters, a queue length that is not a multiple of the global
@@ -106,10 +106,16 @@ public final class DenseCLStep {
         dQueryGrid = memory.floats(denseRows * d)
         dDense = memory.floats(denseRows * d)
         let k = state.queue.length
-        lossWorkspace = memory.floats(
-            max(InfoNCELoss.workspaceCount(rows: n, negatives: k),
-                dense ? DenseInfoNCELoss.workspaceCount(rows: denseRows, negatives: k) : 0))
-        matchWorkspace = memory.floats(dense ? DenseCorrespondence.workspaceCount(positions: positions) : 0)
+        lossWorkspace = Workspace.allocate(
+            InfoNCELoss.workspaceSize(rows: n, dim: d, negatives: k).union(
+                dense ? DenseInfoNCELoss.workspaceSize(rows: denseRows, dim: d, negatives: k) : .zero))
+        matchWorkspace = Workspace.allocate(
+            dense ? DenseCorrespondence.workspaceSize(samples: n, positions: positions) : .zero)
+    }
+
+    deinit {
+        lossWorkspace.deallocate()
+        matchWorkspace.deallocate()
     }
 
     /// The query images `[N, H, W, 3]` (channels-last, normalised): write them before ``forwardQuery(lambda:)``.
@@ -189,19 +195,19 @@ public final class DenseCLStep {
         let global = InfoNCELoss.forwardBackward(
             rows: n, dim: d, negatives: k, temperature: temperature, query: queryEmbeddings.baseAddress!,
             key: keys.global.baseAddress!, queue: state.queue.values.baseAddress!,
-            workspace: lossWorkspace.baseAddress!, weight: Float(1 - lambda), dQuery: dQuery.baseAddress!,
-            accumulate: false)
+            workspace: lossWorkspace, weight: Float(1 - lambda), dQuery: dQuery.baseAddress!,
+            update: .overwrite, context: context)
         var denseResult: InfoNCELoss.Result?
         if dense {
             DenseCorrespondence.forward(
                 samples: n, positions: positions, channels: state.layout.neck.channels,
                 query: queryBackbone.baseAddress!, key: keys.backbone.baseAddress!, matches: matches.baseAddress!,
-                workspace: matchWorkspace.baseAddress!)
+                workspace: matchWorkspace, context: context)
             denseResult = DenseInfoNCELoss.forwardBackward(
                 samples: n, positions: positions, dim: d, negatives: k, temperature: temperature,
                 queryGrid: queryGrid.baseAddress!, keyGrid: keys.grid.baseAddress!, matches: matches.baseAddress!,
-                queue: state.denseQueue.values.baseAddress!, workspace: lossWorkspace.baseAddress!,
-                weight: Float(lambda), dQueryGrid: dQueryGrid.baseAddress!, accumulate: false)
+                queue: state.denseQueue.values.baseAddress!, workspace: lossWorkspace,
+                weight: Float(lambda), dQueryGrid: dQueryGrid.baseAddress!, update: .overwrite, context: context)
         }
         gradients.zero()
         L2Normalize.backward(
