@@ -1,5 +1,6 @@
 import DenseCLCheckpoint
 import DenseCLConfig
+import DenseCLCoordinator
 import DenseCLData
 import DenseCLKernels
 import DenseCLModel
@@ -113,15 +114,8 @@ public final class SingleProcessTrainer {
 
     /// Saves the state after `completedSteps` steps.
     public func checkpoint(completedSteps: Int) throws(TrainingError) -> URL {
-        let metadata = Self.metadata(setup: setup, completedSteps: completedSteps, worldSize: 1)
+        let metadata = CheckpointMetadata(
+            completedSteps: completedSteps, config: setup.config, schedule: setup.schedule, data: setup.data, worldSize: 1)
         return try TrainingCheckpoint.save(state: state, metadata: metadata, store: store)
-    }
-
-    /// The metadata of a checkpoint after `completedSteps` steps of `setup`'s run.
-    public static func metadata(setup: TrainingSetup, completedSteps: Int, worldSize: Int) -> CheckpointMetadata {
-        let next = setup.data.globalBatch(step: completedSteps)
-        return CheckpointMetadata(
-            step: completedSteps, epoch: setup.schedule.epoch(ofStep: completedSteps), configYAML: setup.config.yaml,
-            seed: setup.seed, worldSize: worldSize, dataEpoch: next.epoch, dataPosition: next.queryPositions.first ?? 0)
     }
 }

@@ -1,5 +1,6 @@
 import DenseCLCheckpoint
 import DenseCLConfig
+import DenseCLCoordinator
 import DenseCLModel
 import DenseCLWorker
 import Foundation
@@ -74,7 +75,7 @@ final class TrainerResumeTests: XCTestCase {
             XCTAssertTrue(names.contains(name), "missing \(name)")
         }
         XCTAssertEqual(try file.int64s("queue_ptr"), [4])
-        let metadata = try CheckpointMetadata(entries: file.metadata, path: "test")
+        let metadata = try CheckpointMetadata(entries: file.metadata)
         XCTAssertEqual(metadata.step, 1)
         XCTAssertEqual(metadata.worldSize, 1)
         XCTAssertEqual(metadata.seed, 7)

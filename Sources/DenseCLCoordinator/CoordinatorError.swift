@@ -1,0 +1,42 @@
+import DenseCLCheckpoint
+import DenseCLComm
+import DenseCLConfig
+
+/// Why the coordinator stopped a run; every case names what went wrong (and where known, which worker).
+public enum CoordinatorError: Error, CustomStringConvertible {
+    case config(ConfigError)
+    case invalidSetup(String)
+    case comm(CommError)
+    case checkpoint(CheckpointError)
+    /// A worker died, went silent or reported a failure. `lastCheckpoint` is the newest committed checkpoint.
+    case workerLost(name: String, rank: Int?, reason: String, lastCheckpoint: String?)
+    /// Not enough workers joined in time.
+    case joinTimeout(joined: Int, expected: Int, seconds: Double)
+    /// No report of a step arrived in time.
+    case stepTimeout(step: Int, missing: [String], seconds: Double)
+    /// A worker's replica of the queues differs from the coordinator's.
+    case replicaMismatch(step: Int, worker: String)
+    case protocolError(String)
+    /// A local worker process could not be started.
+    case spawnFailed(String)
+    case interrupted
+
+    public var description: String {
+        switch self {
+        case let .config(e): return "configuration: \(e)"
+        case let .invalidSetup(s): return "invalid setup: \(s)"
+        case let .comm(e): return "communication: \(e)"
+        case let .checkpoint(e): return "checkpoint: \(e)"
+        case let .workerLost(name, rank, reason, last):
+            let r = rank.map { " (rank \($0))" } ?? ""
+            return "worker '\(name)'\(r) lost: \(reason); last committed checkpoint: \(last ?? "none")"
+        case let .joinTimeout(joined, expected, s): return "only \(joined) of \(expected) workers joined within \(s) s"
+        case let .stepTimeout(step, missing, s):
+            return "step \(step): no report from \(missing.joined(separator: ", ")) within \(s) s"
+        case let .replicaMismatch(step, worker): return "step \(step): worker '\(worker)' has queues that differ from the coordinator's"
+        case let .protocolError(s): return "protocol: \(s)"
+        case let .spawnFailed(s): return "cannot start local worker: \(s)"
+        case .interrupted: return "interrupted"
+        }
+    }
+}
