@@ -16,6 +16,13 @@ public enum TrainingError: Error, CustomStringConvertible {
     case noCheckpoint(String)
     /// A loss became NaN or infinite.
     case nonFiniteLoss(step: Int, value: Double)
+    case communication(String)
+    /// The coordinator went away or fell silent for longer than its timeout.
+    case coordinatorLost(String)
+    /// The coordinator ended the run with an error (its description).
+    case stopped(String)
+    /// The coordinator ended the run normally (a worker's way out of its loop, not a failure).
+    case finished
 
     public var description: String {
         switch self {
@@ -27,6 +34,15 @@ public enum TrainingError: Error, CustomStringConvertible {
         case let .incompatibleCheckpoint(path, reason): return "cannot resume from '\(path)': \(reason)"
         case let .noCheckpoint(reason): return "no checkpoint to resume from: \(reason)"
         case let .nonFiniteLoss(step, value): return "step \(step): loss is \(value); stopping"
+        case let .communication(reason): return "communication: \(reason)"
+        case let .coordinatorLost(reason): return "coordinator lost: \(reason)"
+        case let .stopped(reason): return "the coordinator stopped the run: \(reason)"
+        case .finished: return "the run is finished"
         }
     }
+}
+
+extension TrainingError {
+    /// The control or data plane failed.
+    public static func comm(_ error: Error) -> TrainingError { .communication("\(error)") }
 }
