@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN_DIR="${RUN_DIR:-runs/quickstart}"
+scripts/bootstrap.sh
 swift build -c release
 .build/release/densecl-coordinator --config configs/densecl_r18_tiny.yaml --run-dir "$RUN_DIR" \
     --local-workers 2 --listen tcp://127.0.0.1:0 --resume none --set model.bn_groups=1 "$@"
