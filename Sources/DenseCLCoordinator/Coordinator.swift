@@ -10,8 +10,12 @@ import SafeTensors
 /// workers' keys in rank order into its authoritative queues and broadcasts them, checks the replicas' queue
 /// checksums, logs progress and writes checkpoints (rank 0's state plus its own queues).
 ///
-/// Every wait is bounded: joins by `joinTimeout`, each step by `cluster.step_timeout_s`; a worker that goes down
-/// ends the run with ``CoordinatorError/workerLost(name:rank:reason:lastCheckpoint:)``.
+/// Every wait is bounded: joins by `joinTimeout`, each step by `cluster.step_timeout_s`. A worker that goes down
+/// (missed heartbeats, a failure report such as a ring timeout, a missing report) is a membership change
+/// (docs/failures.md): every worker is told to rejoin, the generation is bumped, the last committed checkpoint is
+/// restored and the ring is re-formed with the workers left, at most `cluster.max_restarts` times. Checkpoints are
+/// committed on a background thread (``BackgroundSaver``); a failed save is reported and retried at the next
+/// checkpoint step, and three failures in a row (or a failed final save) stop the run.
 public final class Coordinator {
     public let config: DenseCLConfig
     public let store: CheckpointStore
@@ -22,11 +26,18 @@ public final class Coordinator {
     private let data: DataSchedule
     private let seed: UInt64
     private let log: (String) -> Void
-    private let resumeFile: (bytes: [UInt8], file: SafeTensorsFile, path: String)?
-    public let startStep: Int
+    /// The state the next admission starts from (a committed checkpoint's bytes), or nil for a fresh start.
+    private var initialState: [UInt8]?
+    public private(set) var startStep: Int
     private var names: [PeerID] = []
     private var queues: AuthoritativeQueues?
     private var lastCheckpoint: String?
+    private var generation = 0
+    private let saver: BackgroundSaver
+    private var failedSaves = 0
+
+    /// Consecutive failed checkpoint saves after which the run stops.
+    public static let maxFailedSaves = 3
 
     /// Binds the control endpoint and locates the checkpoint to resume from (`auto`, `none` or a path).
     public init(
@@ -49,7 +60,9 @@ public final class Coordinator {
             retention: RetentionPolicy(
                 keepLast: config.train.keepCheckpoints, keepEverySteps: config.train.keepEverySteps ?? 0))
         do { try store.prepare() } catch { throw .checkpoint(error) }
-        resumeFile = try Self.locate(resume, store: store, log: log)
+        saver = BackgroundSaver(store: store)
+        let resumeFile = try Self.locate(resume, store: store, log: log)
+        initialState = resumeFile?.bytes
         if let resumeFile {
             let metadata: CheckpointMetadata
             do { metadata = try CheckpointMetadata(entries: resumeFile.file.metadata) } catch {
@@ -75,30 +88,111 @@ public final class Coordinator {
 
     deinit { channel.close() }
 
-    /// Admits the workers, runs the steps, writes the final checkpoint and tells the workers to stop. On any error
-    /// the workers are told to stop with its description before it is thrown.
+    /// Admits the workers, runs the steps, writes the final checkpoint and tells the workers to stop. A lost worker
+    /// restarts the run from the last committed checkpoint with the workers left (bounded by
+    /// `cluster.max_restarts`). On any other error the workers are told to stop with its description before it is
+    /// thrown.
     public func run(joinTimeout: Duration = .seconds(120)) throws(CoordinatorError) {
-        do {
-            try admit(timeout: joinTimeout)
-            try train()
+        do throws(CoordinatorError) {
+            var restarts = 0
+            var survivors: [PeerID]?
+            while true {
+                let timeout = survivors == nil ? joinTimeout : .milliseconds(Int(config.cluster.rejoinTimeoutS * 1000))
+                try admit(timeout: timeout, survivors: survivors)
+                do throws(CoordinatorError) {
+                    try train()
+                    break
+                } catch {
+                    guard let lost = Self.lostWorkers(error, names: names) else { throw error }
+                    try settle(saver.wait(), final: false)
+                    guard restarts < config.cluster.maxRestarts else {
+                        throw CoordinatorError.tooManyRestarts(restarts: restarts, last: "\(error)", lastCheckpoint: lastCheckpoint)
+                    }
+                    restarts += 1
+                    log("\(error); restart \(restarts) of \(config.cluster.maxRestarts): every worker rejoins")
+                    broadcast(ServiceMessage.restart, payload: Array("\(error)".utf8))
+                    survivors = names.filter { !lost.contains($0) }
+                    try restoreCommitted()
+                }
+            }
+            try settle(saver.wait(), final: true)
             broadcast(ServiceMessage.stop, payload: [])
         } catch {
+            _ = saver.wait()
             broadcast(ServiceMessage.stop, payload: Array("\(error)".utf8))
             throw error
         }
     }
 
+    /// The workers a failure is blamed on, or nil when the failure is not a membership change (a bug, a bad
+    /// configuration, too many skipped steps) and must end the run.
+    private static func lostWorkers(_ error: CoordinatorError, names: [PeerID]) -> Set<PeerID>? {
+        switch error {
+        case .workerLost(let name, _, _, _): return [PeerID(name)]
+        case .stepTimeout(_, let missing, _): return Set(names.filter { missing.contains($0.description) })
+        default: return nil
+        }
+    }
+
+    /// Makes the last committed checkpoint (or the fresh start when there is none) the state of the next admission.
+    private func restoreCommitted() throws(CoordinatorError) {
+        guard let lastCheckpoint else {
+            initialState = nil
+            startStep = 0
+            log("no committed checkpoint: restarting from step 0")
+            return
+        }
+        do {
+            let url = URL(fileURLWithPath: lastCheckpoint)
+            let file = try CheckpointStore.load(url)
+            startStep = try CheckpointMetadata(entries: file.metadata).step
+            initialState = Array(try Data(contentsOf: url))
+        } catch {
+            throw .invalidSetup("cannot restore the last committed checkpoint \(lastCheckpoint): \(error)")
+        }
+        log("restoring \(lastCheckpoint) (step \(startStep))")
+    }
+
+    /// Records a finished save: success moves `lastCheckpoint`; a failure is reported and counted, and stops the
+    /// run after ``maxFailedSaves`` in a row or when it was the final save.
+    private func settle(_ outcome: BackgroundSaver.Outcome?, final: Bool) throws(CoordinatorError) {
+        guard let outcome else { return }
+        switch outcome.result {
+        case .success(let url):
+            failedSaves = 0
+            lastCheckpoint = url.path
+            log("checkpoint \(url.path)")
+        case .failure(let error):
+            failedSaves += 1
+            log("checkpoint save at step \(outcome.step) failed (\(failedSaves) in a row): \(error); "
+                + "keeping \(lastCheckpoint ?? "no checkpoint"), retrying at the next checkpoint step")
+            if final || failedSaves >= Self.maxFailedSaves {
+                throw .saveFailed(step: outcome.step, failures: failedSaves, reason: "\(error)", lastCheckpoint: lastCheckpoint)
+            }
+        }
+    }
+
     // MARK: - Membership
 
-    private func admit(timeout: Duration) throws(CoordinatorError) {
-        let workers = config.cluster.workers
-        log("waiting for \(workers) workers on \(endpoint)")
+    /// Waits for `cluster.workers` joins, or after a failure (`survivors` given) for every survivor, as soon as
+    /// their number divides the global batch (a replacement may make up the number until the timeout).
+    private func admit(timeout: Duration, survivors: [PeerID]?) throws(CoordinatorError) {
+        let full = config.cluster.workers, batch = config.optim.batchSize
+        var waiting = survivors
+        log("waiting for \(survivors.map { "\($0.count) surviving" } ?? String(full)) workers on \(endpoint)")
         let deadline = ContinuousClock.now + timeout
         var joined: [PeerID] = []
-        while joined.count < workers {
-            let event = try nextEvent(until: deadline) { () throws(CoordinatorError) in
-                throw .joinTimeout(joined: joined.count, expected: workers, seconds: Self.seconds(timeout))
+        func enough() -> Bool {
+            if joined.count == full { return true }
+            guard let waiting else { return false }
+            return !joined.isEmpty && waiting.allSatisfy(joined.contains) && batch % joined.count == 0
+        }
+        while !enough() {
+            let event = try nextEventOrNil(until: deadline) { () throws(CoordinatorError) -> Void? in
+                if survivors != nil, !joined.isEmpty, batch % joined.count == 0 { return nil }
+                throw .joinTimeout(joined: joined.count, expected: full, seconds: Self.seconds(timeout))
             }
+            guard let event else { break }
             switch event {
             case .message(let m, let from) where m.kind == ServiceMessage.join:
                 if !joined.contains(from) {
@@ -107,22 +201,26 @@ public final class Coordinator {
                 }
             case .peerDown(let peer, let reason):
                 joined.removeAll { $0 == peer }
+                waiting?.removeAll { $0 == peer }
                 log("worker '\(peer)' left before the start (\(reason))")
             default: continue
             }
         }
         names = joined
+        generation += 1
+        let workers = joined.count
         let runID = UInt64.random(in: 1...UInt64.max)
-        let state = resumeFile?.bytes ?? []
+        let state = initialState ?? []
         for (rank, peer) in names.enumerated() {
             let welcome = Welcome(
                 rank: rank, worldSize: workers, runID: runID,
                 coordinatorTimeoutSeconds: config.cluster.coordinatorTimeoutS, configYAML: config.yaml,
-                initialState: state)
+                initialState: state, generation: generation)
             try send(ServiceMessage.welcome, welcome.encoded, to: peer)
         }
         do {
-            _ = try Rendezvous.gatherAddressBook(on: channel, worldSize: workers, generation: 1, timeout: timeout)
+            _ = try Rendezvous.gatherAddressBook(
+                on: channel, worldSize: workers, generation: UInt32(generation), timeout: timeout)
         } catch { throw .comm(error) }
         var ready = [Ready?](repeating: nil, count: workers)
         while ready.contains(where: { $0 == nil }) {
@@ -136,18 +234,20 @@ public final class Coordinator {
         for (rank, r) in ready.enumerated() where r!.queueChecksum != queues!.checksum {
             throw .replicaMismatch(step: startStep, worker: names[rank].description)
         }
-        log("run \(String(runID, radix: 16)): \(workers) workers ready, queues verified")
+        log("run \(String(runID, radix: 16)) generation \(generation): \(workers) workers ready, queues verified")
     }
 
     // MARK: - Steps
 
     private func train() throws(CoordinatorError) {
-        let c = config, end = schedule.totalSteps, workers = c.cluster.workers
+        let c = config, end = schedule.totalSteps, workers = names.count
         let shuffle = workers * c.model.bnGroups > 1, dense = c.model.lossLambda > 0
         var meter = StepMeter(every: c.train.logEverySteps, totalSteps: end, imagesPerStep: c.optim.batchSize)
         let metrics = MetricsFile(url: store.directory.deletingLastPathComponent().appendingPathComponent("metrics.csv"),
                                   append: startStep > 0)
+        var skippedInRow = 0
         for t in startStep..<end {
+            try settle(saver.poll(), final: false)
             let done = t + 1
             let checkpoint = done % c.train.checkpointEverySteps == 0 || done == end
             let verify = checkpoint || done % c.train.logEverySteps == 0
@@ -172,9 +272,25 @@ public final class Coordinator {
             if verify, let bad = all.firstIndex(where: { $0.queueChecksum != queues!.checksum }) {
                 throw .replicaMismatch(step: t, worker: names[bad].description)
             }
-            let delta = QueueDelta(keys: all.flatMap(\.keys), denseKeys: dense ? all.flatMap(\.denseKeys) : [])
-            try queues!.enqueue(keys: delta.keys, denseKeys: dense ? delta.denseKeys : nil)
-            broadcast(ServiceMessage.enqueue, payload: delta.encoded, step: t)
+            // Every rank decided from the same all-reduced gradient; a disagreement means diverged replicas.
+            let skipped = all[0].skipped
+            if let odd = all.firstIndex(where: { $0.skipped != skipped }) {
+                throw .protocolError("step \(t): worker '\(names[odd])' and rank 0 disagree on skipping the update")
+            }
+            if skipped {
+                skippedInRow += 1
+                log("step \(done)/\(end): skipped on all \(workers) workers (non-finite loss or gradient), \(skippedInRow) in a row")
+                if skippedInRow >= c.train.maxSkippedSteps {
+                    try settle(saver.wait(), final: false)
+                    throw .tooManySkippedSteps(step: t, count: skippedInRow, lastCheckpoint: lastCheckpoint)
+                }
+                broadcast(ServiceMessage.enqueue, payload: QueueDelta(keys: [], denseKeys: []).encoded, step: t)
+            } else {
+                skippedInRow = 0
+                let delta = QueueDelta(keys: all.flatMap(\.keys), denseKeys: dense ? all.flatMap(\.denseKeys) : [])
+                try queues!.enqueue(keys: delta.keys, denseKeys: dense ? delta.denseKeys : nil)
+                broadcast(ServiceMessage.enqueue, payload: delta.encoded, step: t)
+            }
             let globalLoss = all.map(\.globalLoss).reduce(0, +) / Double(workers)
             let denseLoss = all.map(\.denseLoss).reduce(0, +) / Double(workers)
             metrics.append(step: t, epoch: batch.epoch, globalLoss: globalLoss, denseLoss: denseLoss,
@@ -195,7 +311,7 @@ public final class Coordinator {
         }
         let metadata = CheckpointMetadata(
             completedSteps: completedSteps, config: config, schedule: schedule, data: data,
-            worldSize: config.cluster.workers)
+            worldSize: names.count)
         var writer = SafeTensorsWriter(metadata: metadata.entries)
         do {
             for info in file.tensors where !AuthoritativeQueues.tensorNames.contains(info.name) {
@@ -206,11 +322,7 @@ public final class Coordinator {
             }
         } catch { throw .protocolError("rank 0's state: \(error)") }
         queues!.export(to: &writer)
-        do {
-            let url = try store.save(step: completedSteps, writer: writer)
-            lastCheckpoint = url.path
-            log("checkpoint \(url.path)")
-        } catch { throw .checkpoint(error) }
+        try settle(saver.submit(step: completedSteps, writer: writer), final: false)
     }
 
     // MARK: - Messages
@@ -231,6 +343,18 @@ public final class Coordinator {
     ) throws(CoordinatorError) -> ControlEvent {
         let remaining = ContinuousClock.now.duration(to: deadline)
         guard remaining > .zero, let event = channel.nextEvent(timeout: remaining) else { try onTimeout() }
+        return event
+    }
+
+    /// The next event, or nil when `deadline` passes and `onTimeout` accepts that (returns instead of throwing).
+    private func nextEventOrNil(
+        until deadline: ContinuousClock.Instant, onTimeout: () throws(CoordinatorError) -> Void?
+    ) throws(CoordinatorError) -> ControlEvent? {
+        let remaining = ContinuousClock.now.duration(to: deadline)
+        guard remaining > .zero, let event = channel.nextEvent(timeout: remaining) else {
+            try onTimeout()
+            return nil
+        }
         return event
     }
 

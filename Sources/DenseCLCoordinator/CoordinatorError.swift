@@ -20,6 +20,12 @@ public enum CoordinatorError: Error, CustomStringConvertible {
     /// A local worker process could not be started.
     case spawnFailed(String)
     case interrupted
+    /// `cluster.max_restarts` membership changes were used up; `last` is the failure that would need one more.
+    case tooManyRestarts(restarts: Int, last: String, lastCheckpoint: String?)
+    /// `train.max_skipped_steps` steps in a row had a non-finite loss or gradient.
+    case tooManySkippedSteps(step: Int, count: Int, lastCheckpoint: String?)
+    /// Checkpoint saves failed (`failures` in a row, or the final one); nothing committed was touched.
+    case saveFailed(step: Int, failures: Int, reason: String, lastCheckpoint: String?)
 
     public var description: String {
         switch self {
@@ -37,6 +43,14 @@ public enum CoordinatorError: Error, CustomStringConvertible {
         case let .protocolError(s): return "protocol: \(s)"
         case let .spawnFailed(s): return "cannot start local worker: \(s)"
         case .interrupted: return "interrupted"
+        case let .tooManyRestarts(restarts, last, checkpoint):
+            return "giving up after \(restarts) restarts (cluster.max_restarts): \(last); last committed checkpoint: \(checkpoint ?? "none")"
+        case let .tooManySkippedSteps(step, count, checkpoint):
+            return "step \(step): \(count) steps in a row with a non-finite loss or gradient (train.max_skipped_steps); "
+                + "last good checkpoint: \(checkpoint ?? "none")"
+        case let .saveFailed(step, failures, reason, checkpoint):
+            return "checkpoint of step \(step) not saved (\(failures) failed save(s) in a row): \(reason); "
+                + "last committed checkpoint: \(checkpoint ?? "none")"
         }
     }
 }

@@ -22,6 +22,8 @@ public enum ServiceMessage {
     public static let stop = MessageKind.application(0x108)
     /// W→C: the worker failed (payload: the error).
     public static let failed = MessageKind.application(0x109)
+    /// C→W: abandon the current step and join again (membership change; payload: the reason). See docs/failures.md.
+    public static let restart = MessageKind.application(0x10A)
 
     /// The control channel's own run id: a worker cannot know the run's random id before it has joined, so the
     /// channel is stamped with this constant and the run id travels in ``welcome`` (the data plane uses it).
@@ -115,6 +117,8 @@ public struct StepReport: Sendable, Equatable {
     public var queueChecksum: UInt64
     public var keys: [Float]
     public var denseKeys: [Float]
+    /// The worker skipped the update: its all-reduced gradient (or a rank's loss) was not finite.
+    public var skipped: Bool = false
 
     public init(rank: Int, globalLoss: Double, denseLoss: Double, queueChecksum: UInt64, keys: [Float], denseKeys: [Float]) {
         self.rank = rank
@@ -128,15 +132,16 @@ public struct StepReport: Sendable, Equatable {
     /// Encodes without building the arrays (the worker's keys live in its step's buffers).
     public static func encode(
         rank: Int, globalLoss: Double, denseLoss: Double, queueChecksum: UInt64, keys: UnsafeBufferPointer<Float>,
-        denseKeys: UnsafeBufferPointer<Float>
+        denseKeys: UnsafeBufferPointer<Float>, skipped: Bool = false
     ) -> [UInt8] {
-        var w = ByteWriter(capacity: 40 + 4 * (keys.count + denseKeys.count))
+        var w = ByteWriter(capacity: 41 + 4 * (keys.count + denseKeys.count))
         w.write(UInt32(rank))
         w.write(globalLoss)
         w.write(denseLoss)
         w.write(queueChecksum)
         w.write(floats: keys)
         w.write(floats: denseKeys)
+        w.write(UInt8(skipped ? 1 : 0))
         return w.bytes
     }
 
@@ -148,6 +153,7 @@ public struct StepReport: Sendable, Equatable {
         queueChecksum = try r.read(UInt64.self)
         keys = try r.readFloats()
         denseKeys = try r.readFloats()
+        skipped = try r.read(UInt8.self) != 0
     }
 }
 
@@ -184,11 +190,14 @@ public struct Welcome: Sendable, Equatable {
     public var configYAML: String
     /// A checkpoint file's bytes to start from, or empty for the official initialisation from the seed.
     public var initialState: [UInt8]
+    /// The membership generation (1 at the start, +1 at every membership change); stamps the data plane.
+    public var generation: Int = 1
 
     public init(
         rank: Int, worldSize: Int, runID: UInt64, coordinatorTimeoutSeconds: Double, configYAML: String,
-        initialState: [UInt8]
+        initialState: [UInt8], generation: Int = 1
     ) {
+        self.generation = generation
         self.rank = rank
         self.worldSize = worldSize
         self.runID = runID
@@ -205,6 +214,7 @@ public struct Welcome: Sendable, Equatable {
         w.write(coordinatorTimeoutSeconds)
         w.write(configYAML)
         w.write(initialState)
+        w.write(UInt32(generation))
         return w.bytes
     }
 
@@ -216,6 +226,7 @@ public struct Welcome: Sendable, Equatable {
         coordinatorTimeoutSeconds = try r.readDouble()
         configYAML = try r.readString()
         initialState = try r.readBlock()
+        generation = Int(try r.read(UInt32.self))
     }
 }
 

@@ -21,6 +21,8 @@ public enum TrainingError: Error, CustomStringConvertible {
     case coordinatorLost(String)
     /// The coordinator ended the run with an error (its description).
     case stopped(String)
+    /// The coordinator re-forms the ring (a membership change): abandon the step and join again.
+    case rejoin(String)
     /// The coordinator ended the run normally (a worker's way out of its loop, not a failure).
     case finished
 
@@ -37,6 +39,7 @@ public enum TrainingError: Error, CustomStringConvertible {
         case let .communication(reason): return "communication: \(reason)"
         case let .coordinatorLost(reason): return "coordinator lost: \(reason)"
         case let .stopped(reason): return "the coordinator stopped the run: \(reason)"
+        case let .rejoin(reason): return "asked to rejoin: \(reason)"
         case .finished: return "the run is finished"
         }
     }

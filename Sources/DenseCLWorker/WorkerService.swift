@@ -21,18 +21,30 @@ public final class WorkerService {
     private let threads: Int
     private let log: (String) -> Void
     public let name: String
+    /// How long the coordinator may stay away (silent, dead, restarting) before the worker gives up; replaced by
+    /// `cluster.coordinator_timeout_s` once a welcome arrives.
+    private var coordinatorTimeout: Duration
+    /// When the coordinator was first found missing (nil while it answers).
+    private var coordinatorMissingSince: ContinuousClock.Instant?
+    /// Test-only fault injection: at these global steps this worker puts a NaN into its gradient before the
+    /// all-reduce (`densecl-worker --debug-nan-step K`, hidden).
+    private let nanSteps: Set<Int>
 
-    /// Connects to the coordinator's control endpoint; `coordinatorTimeout` bounds every wait for it.
+    /// Connects to the coordinator's control endpoint; `coordinatorTimeout` bounds how long it may be away.
     public init(
         coordinator: String, name: String, threads: Int, coordinatorTimeout: Duration = .seconds(10),
-        log: @escaping (String) -> Void
+        nanSteps: Set<Int> = [], log: @escaping (String) -> Void
     ) throws(TrainingError) {
         self.name = name
         self.threads = threads
         self.log = log
+        self.coordinatorTimeout = coordinatorTimeout
+        self.nanSteps = nanSteps
         _ = ReceiveAllocationTuning.keepLargeBlocksInHeap()
+        // The coordinator is declared missing after 2 s of silence (its I/O thread answers every ping even while it
+        // is busy), then the worker retries with back-off for the rest of its timeout.
         let interval = Duration.milliseconds(200)
-        let beats = max(1, Int(Coordinator.seconds(coordinatorTimeout) / 0.2))
+        let beats = max(1, min(10, Int(Coordinator.seconds(coordinatorTimeout) / 0.2)))
         do {
             context = try ZMQContext()
             channel = try ControlChannel.worker(
@@ -43,19 +55,47 @@ public final class WorkerService {
 
     deinit { channel.close() }
 
-    /// Joins and trains until the coordinator says stop. Throws if the coordinator disappears or a step fails
-    /// (after telling the coordinator, when it can).
+    /// Joins and trains until the coordinator says stop (docs/failures.md).
+    ///
+    /// - A ring failure during a step (a neighbour's timeout) is reported to the coordinator and the worker joins
+    ///   again; so does a `restart` from the coordinator (a membership change).
+    /// - A coordinator that falls silent or dies is retried with back-off (0.25 s doubling to 4 s, join re-sent)
+    ///   until it has been away for the coordinator timeout; then the worker gives up with
+    ///   ``TrainingError/coordinatorLost(_:)``.
+    /// - Any other failure is reported to the coordinator and thrown.
     public func run(joinTimeout: Duration = .seconds(120)) throws(TrainingError) {
-        do throws(TrainingError) {
-            try send(ServiceMessage.join, Array(name.utf8))
-            let welcomeMessage = try wait(for: ServiceMessage.welcome, timeout: joinTimeout)
-            let welcome: Welcome
-            do throws(CommError) { welcome = try Welcome(decoding: welcomeMessage.payload) } catch { throw TrainingError.comm(error) }
-            try train(welcome)
-        } catch {
-            if case .finished = error { throw error }
-            try? send(ServiceMessage.failed, Array("\(error)".utf8))
-            throw error
+        var backoff = Duration.milliseconds(250)
+        while true {
+            do throws(TrainingError) {
+                try send(ServiceMessage.join, Array(name.utf8))
+                let window = coordinatorMissingSince == nil ? joinTimeout : max(backoff, .seconds(2))
+                let welcomeMessage = try wait(for: ServiceMessage.welcome, timeout: window)
+                let welcome: Welcome
+                do throws(CommError) { welcome = try Welcome(decoding: welcomeMessage.payload) } catch { throw TrainingError.comm(error) }
+                coordinatorMissingSince = nil
+                backoff = .milliseconds(250)
+                try train(welcome)
+            } catch {
+                switch error {
+                case .finished, .stopped:
+                    throw error
+                case .rejoin(let reason):
+                    log("\(name): rejoining (\(reason))")
+                case .communication(let reason):
+                    log("\(name): step failed (\(reason)); reporting and rejoining")
+                    try? send(ServiceMessage.failed, Array("\(error)".utf8))
+                case .coordinatorLost(let reason):
+                    let since = coordinatorMissingSince ?? .now
+                    coordinatorMissingSince = since
+                    guard since.duration(to: .now) + backoff < coordinatorTimeout else { throw error }
+                    log("\(name): coordinator missing (\(reason)); retrying in \(Coordinator.seconds(backoff)) s")
+                    Thread.sleep(forTimeInterval: Coordinator.seconds(backoff))
+                    backoff = min(backoff * 2, .seconds(4))
+                default:
+                    try? send(ServiceMessage.failed, Array("\(error)".utf8))
+                    throw error
+                }
+            }
         }
     }
 
@@ -64,7 +104,9 @@ public final class WorkerService {
         do { config = try DenseCLConfig.parse(yaml: welcome.configYAML) } catch { throw .config(error) }
         let (rank, world) = (welcome.rank, welcome.worldSize)
         let timeout = Duration.seconds(welcome.coordinatorTimeoutSeconds)
-        log("\(name): rank \(rank) of \(world)")
+        coordinatorTimeout = timeout
+        let generation = UInt32(welcome.generation)
+        log("\(name): rank \(rank) of \(world), generation \(generation)")
         let setup = try TrainingSetup(config: config, workers: world)
         let compute: ComputeContext
         do { compute = try ComputeContext(threads: threads) } catch { throw .invalidSetup("threads: \(error)") }
@@ -89,10 +131,11 @@ public final class WorkerService {
         let collectives: Collectives<ZeroMQTransport>
         do {
             transport = try ZeroMQTransport(context: context, rank: rank, worldSize: world)
-            let book = try Rendezvous.join(on: channel, rank: rank, endpoint: transport.endpoint, generation: 1, timeout: timeout)
+            let book = try Rendezvous.join(
+                on: channel, rank: rank, endpoint: transport.endpoint, generation: generation, timeout: timeout)
             try transport.connect(to: book)
             collectives = try Collectives(
-                transport: transport, session: Session(runID: welcome.runID, generation: 1),
+                transport: transport, session: Session(runID: welcome.runID, generation: generation),
                 options: CollectiveOptions(timeout: .seconds(config.cluster.stepTimeoutS)))
         } catch { throw .comm(error) }
         defer { transport.close() }
@@ -138,18 +181,29 @@ public final class WorkerService {
                 collectives.step = UInt64(plan.step)
                 try exchange.deliver(permutation: plan.permutation, collectives: collectives)
                 losses = step.lossesAndBackward(lambda: plan.lambda)
+                // A non-finite local loss, or the test-only injection, poisons the gradient before the all-reduce:
+                // the reduced gradient, bit-identical on every rank, then carries the skip decision to all.
+                if !losses.weightedGlobal.isFinite || !losses.weightedDense.isFinite || nanSteps.contains(plan.step) {
+                    step.gradients.buffer[0] = .nan
+                }
                 if world > 1 { try collectives.allReduce(step.gradients.buffer) }
             } catch let error as DenseCLError { throw .model(error) } catch let error as CommError { throw .comm(error) } catch {
                 throw .invalidSetup("\(error)")
             }
+            let skip = !Self.allFinite(step.gradients.buffer)
             let checksum = plan.verifyQueues ? Self.checksum(state) : 0
             try send(
                 ServiceMessage.report,
                 StepReport.encode(
                     rank: rank, globalLoss: losses.weightedGlobal, denseLoss: losses.weightedDense, queueChecksum: checksum,
-                    keys: UnsafeBufferPointer(step.keys.global), denseKeys: UnsafeBufferPointer(step.keys.pooledDense)),
+                    keys: UnsafeBufferPointer(step.keys.global), denseKeys: UnsafeBufferPointer(step.keys.pooledDense),
+                    skipped: skip),
                 step: plan.step)
-            step.applyUpdate(learningRate: plan.learningRate)
+            if skip {
+                log("\(name): step \(plan.step + 1): non-finite gradient, update skipped")
+            } else {
+                step.applyUpdate(learningRate: plan.learningRate)
+            }
             if world > 1 {
                 do {
                     try collectives.allReduce(state.queryState.buffer)
@@ -160,11 +214,17 @@ public final class WorkerService {
             let delta: QueueDelta
             do throws(CommError) { delta = try QueueDelta(decoding: deltaMessage.payload) } catch { throw .comm(error) }
             let b = config.optim.batchSize
+            if skip {
+                guard delta.keys.isEmpty else {
+                    throw TrainingError.comm(CommError.protocolMismatch(peer: nil, detail: "step \(plan.step): keys to enqueue for a skipped step"))
+                }
+            } else {
             guard delta.keys.count == b * state.queue.dim, !dense || delta.denseKeys.count == b * state.queue.dim else {
                 throw TrainingError.comm(CommError.protocolMismatch(peer: nil, detail: "queue delta of \(delta.keys.count) values for a batch of \(b)"))
             }
             delta.keys.withUnsafeBufferPointer { state.queue.enqueue(keys: $0.baseAddress!, count: b) }
             if dense { delta.denseKeys.withUnsafeBufferPointer { state.denseQueue.enqueue(keys: $0.baseAddress!, count: b) } }
+            }
             if plan.sendState && rank == 0 {
                 var writer = SafeTensorsWriter()
                 state.export(to: &writer)
@@ -178,6 +238,13 @@ public final class WorkerService {
             queueChecksum: Self.checksum(state), queue: rank == 0 ? Array(state.queue.values) : [],
             queuePointer: state.queue.pointer, denseQueue: rank == 0 ? Array(state.denseQueue.values) : [],
             denseQueuePointer: state.denseQueue.pointer)
+    }
+
+    /// Whether every value is finite (the skip decision; run on the all-reduced gradient, identical on all ranks).
+    static func allFinite(_ values: UnsafeMutableBufferPointer<Float>) -> Bool {
+        var ok = true
+        for v in values where !v.isFinite { ok = false; break }
+        return ok
     }
 
     static func checksum(_ state: DenseCLState) -> UInt64 {
@@ -205,6 +272,10 @@ public final class WorkerService {
                 throw .stopped(String(decoding: m.payload, as: UTF8.self))
             case .message(let m, _) where m.kind == kind:
                 return m
+            case .message(let m, _) where m.kind == ServiceMessage.restart && kind != ServiceMessage.welcome:
+                throw .rejoin(String(decoding: m.payload, as: UTF8.self))
+            case .peerUp:
+                coordinatorMissingSince = nil
             case .peerDown(_, let reason):
                 throw .coordinatorLost("\(reason)")
             default:

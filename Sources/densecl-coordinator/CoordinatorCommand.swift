@@ -31,6 +31,9 @@ struct CoordinatorCommand: ParsableCommand {
             sets.append("cluster.workers=\(localWorkers)")
         }
         let run = URL(fileURLWithPath: runDirectory)
+        // A file-size limit (RLIMIT_FSIZE) makes a checkpoint write fail with EFBIG, reported like a full disk,
+        // instead of killing the process.
+        signal(SIGXFSZ, SIG_IGN)
         var local: LocalWorkers?
         do {
             let configuration = try DenseCLConfig.load(path: config, overrides: sets)

@@ -16,13 +16,15 @@ struct WorkerCommand: ParsableCommand {
     var name = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
     @Option(name: .customLong("coordinator-timeout"), help: "Seconds without the coordinator before giving up.")
     var coordinatorTimeout = 10.0
+    @Option(name: .customLong("debug-nan-step"), help: .hidden)
+    var nanSteps: [Int] = []
 
     func run() throws {
         let log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         do {
             let service = try WorkerService(
                 coordinator: coordinator, name: name, threads: threads, coordinatorTimeout: .seconds(coordinatorTimeout),
-                log: log)
+                nanSteps: Set(nanSteps), log: log)
             try service.run()
         } catch TrainingError.finished {
             log("\(name): run finished")
