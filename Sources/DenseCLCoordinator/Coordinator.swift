@@ -299,7 +299,10 @@ public final class Coordinator {
                                        learningRate: plan.learningRate, lambda: plan.lambda) {
                 log(line)
             }
-            if checkpoint { try saveCheckpoint(completedSteps: done, deadline: deadline) }
+            if checkpoint {
+                // Rank 0 serialises its whole state after the step: a deadline of its own, not the step's remainder.
+                try saveCheckpoint(completedSteps: done, deadline: .now + .seconds(c.cluster.stepTimeoutS))
+            }
         }
     }
 

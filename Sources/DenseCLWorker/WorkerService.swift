@@ -41,10 +41,11 @@ public final class WorkerService {
         self.coordinatorTimeout = coordinatorTimeout
         self.nanSteps = nanSteps
         _ = ReceiveAllocationTuning.keepLargeBlocksInHeap()
-        // The coordinator is declared missing after 2 s of silence (its I/O thread answers every ping even while it
-        // is busy), then the worker retries with back-off for the rest of its timeout.
+        // The coordinator is declared missing after 5 s of silence (its I/O thread answers every ping even while it
+        // is busy; a pong may queue behind a large welcome), then the worker retries with back-off for the rest of
+        // its timeout.
         let interval = Duration.milliseconds(200)
-        let beats = max(1, min(10, Int(Coordinator.seconds(coordinatorTimeout) / 0.2)))
+        let beats = max(1, min(25, Int(Coordinator.seconds(coordinatorTimeout) / 0.2)))
         do {
             context = try ZMQContext()
             channel = try ControlChannel.worker(
@@ -68,7 +69,7 @@ public final class WorkerService {
         while true {
             do throws(TrainingError) {
                 try send(ServiceMessage.join, Array(name.utf8))
-                let window = coordinatorMissingSince == nil ? joinTimeout : max(backoff, .seconds(2))
+                let window = coordinatorMissingSince == nil ? joinTimeout : max(backoff, .seconds(5))
                 let welcomeMessage = try wait(for: ServiceMessage.welcome, timeout: window)
                 let welcome: Welcome
                 do throws(CommError) { welcome = try Welcome(decoding: welcomeMessage.payload) } catch { throw TrainingError.comm(error) }

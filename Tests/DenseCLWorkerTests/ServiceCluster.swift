@@ -26,8 +26,8 @@ final class ServiceCluster {
         [
             "train.max_steps=\(steps)", "optim.epochs=100", "model.bn_groups=1", "train.log_every_steps=1",
             "train.checkpoint_every_steps=2", "train.keep_checkpoints=10", "cluster.workers=2",
-            "cluster.heartbeat_interval_ms=200", "cluster.heartbeat_liveness=10", "cluster.step_timeout_s=4",
-            "cluster.rejoin_timeout_s=20", "cluster.coordinator_timeout_s=20",
+            "cluster.heartbeat_interval_ms=200", "cluster.heartbeat_liveness=25", "cluster.step_timeout_s=8",
+            "cluster.rejoin_timeout_s=30", "cluster.coordinator_timeout_s=30",
         ] + extra
     }
 
@@ -80,7 +80,7 @@ final class ServiceCluster {
     func startWorker(_ name: String, extra: [String] = []) throws -> Process {
         let process = try start(
             try Self.binary("densecl-worker"),
-            ["--coordinator", endpoint, "--name", name, "--threads", "1", "--coordinator-timeout", "20"] + extra,
+            ["--coordinator", endpoint, "--name", name, "--threads", "1", "--coordinator-timeout", "30"] + extra,
             log: "\(name).log")
         workers[name] = process
         return process
