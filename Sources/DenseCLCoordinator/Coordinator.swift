@@ -282,7 +282,7 @@ public final class Coordinator {
                 log("step \(done)/\(end): skipped on all \(workers) workers (non-finite loss or gradient), \(skippedInRow) in a row")
                 if skippedInRow >= c.train.maxSkippedSteps {
                     try settle(saver.wait(), final: false)
-                    throw .tooManySkippedSteps(step: t, count: skippedInRow, lastCheckpoint: lastCheckpoint)
+                    throw .tooManySkippedSteps(step: done, count: skippedInRow, lastCheckpoint: lastCheckpoint)
                 }
                 broadcast(ServiceMessage.enqueue, payload: QueueDelta(keys: [], denseKeys: []).encoded, step: t)
             } else {
