@@ -11,6 +11,27 @@ final class ServiceProtocolTests: XCTestCase {
         XCTAssertThrowsError(try StepPlan(decoding: Array(plan.encoded.dropLast())))
     }
 
+    /// The failure-handling fields travel: a report's skip decision and a welcome's membership generation.
+    func testSkipFlagAndGenerationRoundTrip() throws {
+        let keys: [Float] = [1, 2], none: [Float] = []
+        for skipped in [false, true] {
+            let bytes = keys.withUnsafeBufferPointer { k in
+                none.withUnsafeBufferPointer { d in
+                    StepReport.encode(rank: 1, globalLoss: .nan, denseLoss: 0.5, queueChecksum: 9, keys: k, denseKeys: d,
+                                      skipped: skipped)
+                }
+            }
+            let report = try StepReport(decoding: bytes)
+            XCTAssertEqual(report.skipped, skipped)
+            XCTAssertEqual(report.keys, keys)
+            XCTAssertTrue(report.globalLoss.isNaN)
+        }
+        let welcome = Welcome(rank: 0, worldSize: 1, runID: 5, coordinatorTimeoutSeconds: 30, configYAML: "a: 1",
+                              initialState: [1, 2, 3], generation: 4)
+        XCTAssertEqual(try Welcome(decoding: welcome.encoded), welcome)
+        XCTAssertEqual(try Welcome(decoding: welcome.encoded).generation, 4)
+    }
+
     /// Keys land in columns at the pointer, transposed, and the pointer wraps (the official enqueue).
     func testEnqueueWritesColumnsAndWraps() throws {
         var q = try AuthoritativeQueues(dim: 2, length: 4, queue: [Float](repeating: 0, count: 8), queuePointer: 2,
