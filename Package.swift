@@ -65,6 +65,7 @@ let package = Package(
             name: "DenseCLWorker",
             dependencies: [
                 "DenseCLModel", "DenseCLData", "DenseCLComm", "DenseCLConfig", "DenseCLCheckpoint", "SafeTensors",
+                "DenseCLCoordinator",  // the service's control messages and checkpoint metadata (no model inside)
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),

@@ -16,5 +16,6 @@ struct DenseCLTool: ParsableCommand {
             Scan.self,
             Preview.self,
             ParityCommand.self,
+            TrainCommand.self,
         ])
 }

@@ -1,0 +1,51 @@
+import Foundation
+
+/// `--local-workers N`: N `densecl-worker` processes on this machine, connected to the coordinator, stopped with
+/// it. Their output goes to `RUN_DIR/worker-<i>.log`.
+public final class LocalWorkers: @unchecked Sendable {
+    private var processes: [Process] = []
+    private let lock = NSLock()
+
+    /// Starts `count` workers running `executable` against `endpoint`.
+    public init(count: Int, executable: URL, endpoint: String, threads: Int, logDirectory: URL) throws(CoordinatorError) {
+        guard FileManager.default.isExecutableFile(atPath: executable.path) else {
+            throw .spawnFailed("no densecl-worker executable at \(executable.path)")
+        }
+        for i in 0..<count {
+            let process = Process()
+            process.executableURL = executable
+            process.arguments = ["--coordinator", endpoint, "--name", "local-\(i)", "--threads", String(threads)]
+            let logURL = logDirectory.appendingPathComponent("worker-\(i).log")
+            _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
+            if let handle = try? FileHandle(forWritingTo: logURL) {
+                process.standardOutput = handle
+                process.standardError = handle
+            }
+            do { try process.run() } catch {
+                stop()
+                throw .spawnFailed("\(executable.path): \(error)")
+            }
+            processes.append(process)
+        }
+    }
+
+    /// The names the workers join under.
+    public var names: [String] { processes.indices.map { "local-\($0)" } }
+
+    /// Waits up to `grace` for the workers to exit on their own, then terminates (SIGTERM) and, after another
+    /// `grace`, kills (SIGKILL) the ones still running. Safe to call more than once and from a signal handler's queue.
+    public func stop(grace: Duration = .seconds(3)) {
+        lock.lock()
+        defer { lock.unlock() }
+        let deadline = ContinuousClock.now + grace
+        while processes.contains(where: \.isRunning) && ContinuousClock.now < deadline { usleep(20_000) }
+        for p in processes where p.isRunning { p.terminate() }
+        let killDeadline = ContinuousClock.now + grace
+        while processes.contains(where: \.isRunning) && ContinuousClock.now < killDeadline { usleep(20_000) }
+        for p in processes where p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        for p in processes { p.waitUntilExit() }
+        processes.removeAll()
+    }
+
+    deinit { stop(grace: .milliseconds(200)) }
+}

@@ -1,2 +1,0 @@
-/// Module anchor for DenseCLCoordinator; see docs/architecture.md for what lives here.
-enum DenseCLCoordinatorModule {}

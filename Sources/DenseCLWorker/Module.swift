@@ -1,2 +1,0 @@
-/// Module anchor for DenseCLWorker; see docs/architecture.md for what lives here.
-enum DenseCLWorkerModule {}

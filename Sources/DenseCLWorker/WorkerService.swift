@@ -1,0 +1,287 @@
+import DenseCLCheckpoint
+import DenseCLComm
+import DenseCLConfig
+import DenseCLCoordinator
+import DenseCLData
+import DenseCLKernels
+import DenseCLModel
+import Foundation
+import SafeTensors
+
+/// `densecl-worker`: joins a coordinator, builds its share of the run and executes plans until told to stop.
+///
+/// One step (docs/distributed.md): query forward on its slice of the global batch; momentum update; key forward
+/// on the key views of the samples π assigns to it (its BatchNorm groups mix other workers' samples); all-to-all
+/// of the key outputs back to the samples' owners; losses against the shared queues and backward; ring
+/// all-reduce (mean) of the gradients; report of losses and keys to the coordinator; SGD; all-reduce (mean) of
+/// the BatchNorm buffers; then the coordinator's queue delta is enqueued.
+public final class WorkerService {
+    private let channel: ControlChannel
+    private let context: ZMQContext
+    private let threads: Int
+    private let log: (String) -> Void
+    public let name: String
+    /// How long the coordinator may stay away (silent, dead, restarting) before the worker gives up; replaced by
+    /// `cluster.coordinator_timeout_s` once a welcome arrives.
+    private var coordinatorTimeout: Duration
+    /// When the coordinator was first found missing (nil while it answers).
+    private var coordinatorMissingSince: ContinuousClock.Instant?
+    /// Test-only fault injection: at these global steps this worker puts a NaN into its gradient before the
+    /// all-reduce (`densecl-worker --debug-nan-step K`, hidden).
+    private let nanSteps: Set<Int>
+
+    /// Connects to the coordinator's control endpoint; `coordinatorTimeout` bounds how long it may be away.
+    public init(
+        coordinator: String, name: String, threads: Int, coordinatorTimeout: Duration = .seconds(10),
+        nanSteps: Set<Int> = [], log: @escaping (String) -> Void
+    ) throws(TrainingError) {
+        self.name = name
+        self.threads = threads
+        self.log = log
+        self.coordinatorTimeout = coordinatorTimeout
+        self.nanSteps = nanSteps
+        _ = ReceiveAllocationTuning.keepLargeBlocksInHeap()
+        // The coordinator is declared missing after 5 s of silence (its I/O thread answers every ping even while it
+        // is busy; a pong may queue behind a large welcome), then the worker retries with back-off for the rest of
+        // its timeout.
+        let interval = Duration.milliseconds(200)
+        let beats = max(1, min(25, Int(Coordinator.seconds(coordinatorTimeout) / 0.2)))
+        do {
+            context = try ZMQContext()
+            channel = try ControlChannel.worker(
+                context: context, connect: coordinator, identity: PeerID(name),
+                options: ControlOptions(runID: ServiceMessage.controlRunID, heartbeatInterval: interval, missedBeats: beats))
+        } catch { throw .comm(error) }
+    }
+
+    deinit { channel.close() }
+
+    /// Joins and trains until the coordinator says stop (docs/failures.md).
+    ///
+    /// - A ring failure during a step (a neighbour's timeout) is reported to the coordinator and the worker joins
+    ///   again; so does a `restart` from the coordinator (a membership change).
+    /// - A coordinator that falls silent or dies is retried with back-off (0.25 s doubling to 4 s, join re-sent)
+    ///   until it has been away for the coordinator timeout; then the worker gives up with
+    ///   ``TrainingError/coordinatorLost(_:)``.
+    /// - Any other failure is reported to the coordinator and thrown.
+    public func run(joinTimeout: Duration = .seconds(120)) throws(TrainingError) {
+        var backoff = Duration.milliseconds(250)
+        while true {
+            do throws(TrainingError) {
+                try send(ServiceMessage.join, Array(name.utf8))
+                let window = coordinatorMissingSince == nil ? joinTimeout : max(backoff, .seconds(5))
+                let welcomeMessage = try wait(for: ServiceMessage.welcome, timeout: window)
+                let welcome: Welcome
+                do throws(CommError) { welcome = try Welcome(decoding: welcomeMessage.payload) } catch { throw TrainingError.comm(error) }
+                coordinatorMissingSince = nil
+                backoff = .milliseconds(250)
+                try train(welcome)
+            } catch {
+                switch error {
+                case .finished, .stopped:
+                    throw error
+                case .rejoin(let reason):
+                    log("\(name): rejoining (\(reason))")
+                case .communication(let reason):
+                    log("\(name): step failed (\(reason)); reporting and rejoining")
+                    try? send(ServiceMessage.failed, Array("\(error)".utf8))
+                case .coordinatorLost(let reason):
+                    let since = coordinatorMissingSince ?? .now
+                    coordinatorMissingSince = since
+                    guard since.duration(to: .now) + backoff < coordinatorTimeout else { throw error }
+                    log("\(name): coordinator missing (\(reason)); retrying in \(Coordinator.seconds(backoff)) s")
+                    Thread.sleep(forTimeInterval: Coordinator.seconds(backoff))
+                    backoff = min(backoff * 2, .seconds(4))
+                default:
+                    try? send(ServiceMessage.failed, Array("\(error)".utf8))
+                    throw error
+                }
+            }
+        }
+    }
+
+    private func train(_ welcome: Welcome) throws(TrainingError) {
+        let config: DenseCLConfig
+        do { config = try DenseCLConfig.parse(yaml: welcome.configYAML) } catch { throw .config(error) }
+        let (rank, world) = (welcome.rank, welcome.worldSize)
+        let timeout = Duration.seconds(welcome.coordinatorTimeoutSeconds)
+        coordinatorTimeout = timeout
+        let generation = UInt32(welcome.generation)
+        log("\(name): rank \(rank) of \(world), generation \(generation)")
+        let setup = try TrainingSetup(config: config, workers: world)
+        let compute: ComputeContext
+        do { compute = try ComputeContext(threads: threads) } catch { throw .invalidSetup("threads: \(error)") }
+        compute.activate()
+        let state = DenseCLState(layout: setup.layout, queueLength: config.model.queueLen)
+        let startStep: Int
+        if welcome.initialState.isEmpty {
+            state.initialize(seed: setup.seed)
+            startStep = 0
+        } else {
+            let file: SafeTensorsFile
+            do { file = try SafeTensorsFile(data: Data(welcome.initialState)) } catch { throw .data("initial state: \(error)") }
+            startStep = try TrainingCheckpoint.restore(file, path: "(coordinator's checkpoint)", into: state).step
+        }
+        let step: DenseCLStep
+        do { step = try DenseCLStep(state: state, configuration: setup.stepConfiguration(bnGroups: config.model.bnGroups), context: compute) } catch {
+            throw .model(error)
+        }
+
+        // Data plane: a ZeroMQ transport per rank, connected through the coordinator's address book.
+        let transport: ZeroMQTransport
+        let collectives: Collectives<ZeroMQTransport>
+        do {
+            transport = try ZeroMQTransport(context: context, rank: rank, worldSize: world)
+            let book = try Rendezvous.join(
+                on: channel, rank: rank, endpoint: transport.endpoint, generation: generation, timeout: timeout)
+            try transport.connect(to: book)
+            collectives = try Collectives(
+                transport: transport, session: Session(runID: welcome.runID, generation: generation),
+                options: CollectiveOptions(timeout: .seconds(config.cluster.stepTimeoutS)))
+        } catch { throw .comm(error) }
+        defer { transport.close() }
+
+        let exchange = KeyExchange(step: step, rank: rank, world: world, shuffle: world * config.model.bnGroups > 1)
+        let loader: BatchLoader
+        let data = setup.data, seed = setup.seed, n = setup.localBatch, shuffle = exchange.shuffle
+        do {
+            loader = try BatchLoader(
+                index: setup.index, options: setup.augmentation, seed: seed, threads: config.data.loaderThreads,
+                prefetchBatches: config.data.prefetchBatches, maxBatch: n
+            ) { k in
+                let t = startStep + k
+                guard t < setup.schedule.totalSteps else { return nil }
+                let batch = data.globalBatch(step: t)
+                let pi = KeyPermutation.draw(seed: seed, step: t, count: batch.queryPositions.count, shuffle: shuffle)
+                let mine = (rank * n)..<((rank + 1) * n)
+                return BatchRequest(
+                    epoch: batch.epoch, queryPositions: Array(batch.queryPositions[mine]),
+                    keyPositions: mine.map { batch.queryPositions[pi[$0]] })
+            }
+        } catch { throw .data("\(error)") }
+
+        try send(ServiceMessage.ready, readiness(state, rank: rank).encoded)
+        let dense = step.configuration.hasDenseBranch
+        while true {
+            let message = try wait(for: ServiceMessage.plan, timeout: timeout)
+            let plan: StepPlan
+            do throws(CommError) { plan = try StepPlan(decoding: message.payload) } catch { throw .comm(error) }
+            let info: BatchInfo?
+            do { info = try loader.next(query: step.queryImages, key: step.key.input) } catch { throw .data("step \(plan.step): \(error)") }
+            guard let info, info.request.epoch == plan.epoch,
+                info.request.queryPositions == Array(plan.positions[(rank * n)..<((rank + 1) * n)]),
+                plan.permutation == KeyPermutation.draw(seed: seed, step: plan.step, count: plan.positions.count, shuffle: shuffle)
+            else {
+                throw .invalidSetup("step \(plan.step): the coordinator's plan differs from this worker's schedule")
+            }
+            let losses: DenseCLLosses
+            do {
+                try step.forwardQuery(lambda: plan.lambda)
+                step.updateKeyEncoder()
+                try step.forwardKeyEncoder()
+                collectives.step = UInt64(plan.step)
+                try exchange.deliver(permutation: plan.permutation, collectives: collectives)
+                losses = step.lossesAndBackward(lambda: plan.lambda)
+                // A non-finite local loss, or the test-only injection, poisons the gradient before the all-reduce:
+                // the reduced gradient, bit-identical on every rank, then carries the skip decision to all.
+                if !losses.weightedGlobal.isFinite || !losses.weightedDense.isFinite || nanSteps.contains(plan.step) {
+                    step.gradients.buffer[0] = .nan
+                }
+                if world > 1 { try collectives.allReduce(step.gradients.buffer) }
+            } catch let error as DenseCLError { throw .model(error) } catch let error as CommError { throw .comm(error) } catch {
+                throw .invalidSetup("\(error)")
+            }
+            let skip = !Self.allFinite(step.gradients.buffer)
+            let checksum = plan.verifyQueues ? Self.checksum(state) : 0
+            try send(
+                ServiceMessage.report,
+                StepReport.encode(
+                    rank: rank, globalLoss: losses.weightedGlobal, denseLoss: losses.weightedDense, queueChecksum: checksum,
+                    keys: UnsafeBufferPointer(step.keys.global), denseKeys: UnsafeBufferPointer(step.keys.pooledDense),
+                    skipped: skip),
+                step: plan.step)
+            if skip {
+                log("\(name): step \(plan.step + 1): non-finite gradient, update skipped")
+            } else {
+                step.applyUpdate(learningRate: plan.learningRate)
+            }
+            if world > 1 {
+                do {
+                    try collectives.allReduce(state.queryState.buffer)
+                    try collectives.allReduce(state.keyState.buffer)
+                } catch { throw .comm(error) }
+            }
+            let deltaMessage = try wait(for: ServiceMessage.enqueue, timeout: timeout)
+            let delta: QueueDelta
+            do throws(CommError) { delta = try QueueDelta(decoding: deltaMessage.payload) } catch { throw .comm(error) }
+            let b = config.optim.batchSize
+            if skip {
+                guard delta.keys.isEmpty else {
+                    throw TrainingError.comm(CommError.protocolMismatch(peer: nil, detail: "step \(plan.step): keys to enqueue for a skipped step"))
+                }
+            } else {
+            guard delta.keys.count == b * state.queue.dim, !dense || delta.denseKeys.count == b * state.queue.dim else {
+                throw TrainingError.comm(CommError.protocolMismatch(peer: nil, detail: "queue delta of \(delta.keys.count) values for a batch of \(b)"))
+            }
+            delta.keys.withUnsafeBufferPointer { state.queue.enqueue(keys: $0.baseAddress!, count: b) }
+            if dense { delta.denseKeys.withUnsafeBufferPointer { state.denseQueue.enqueue(keys: $0.baseAddress!, count: b) } }
+            }
+            if plan.sendState && rank == 0 {
+                var writer = SafeTensorsWriter()
+                state.export(to: &writer)
+                try send(ServiceMessage.state, Array(writer.serialized()), step: plan.step)
+            }
+        }
+    }
+
+    private func readiness(_ state: DenseCLState, rank: Int) -> Ready {
+        Ready(
+            queueChecksum: Self.checksum(state), queue: rank == 0 ? Array(state.queue.values) : [],
+            queuePointer: state.queue.pointer, denseQueue: rank == 0 ? Array(state.denseQueue.values) : [],
+            denseQueuePointer: state.denseQueue.pointer)
+    }
+
+    /// Whether every value is finite (the skip decision; run on the all-reduced gradient, identical on all ranks).
+    static func allFinite(_ values: UnsafeMutableBufferPointer<Float>) -> Bool {
+        var ok = true
+        for v in values where !v.isFinite { ok = false; break }
+        return ok
+    }
+
+    static func checksum(_ state: DenseCLState) -> UInt64 {
+        QueueChecksum.of(
+            queue: UnsafeBufferPointer(state.queue.values), pointer: state.queue.pointer,
+            denseQueue: UnsafeBufferPointer(state.denseQueue.values), densePointer: state.denseQueue.pointer)
+    }
+
+    private func send(_ kind: MessageKind, _ payload: [UInt8], step: Int = 0) throws(TrainingError) {
+        do { try channel.send(ControlMessage(kind: kind, step: UInt64(step), payload: payload)) } catch { throw .comm(error) }
+    }
+
+    /// The next message of `kind`; `stop` ends the run (normally, or with the coordinator's reason), and a silent
+    /// or departed coordinator is an error.
+    private func wait(for kind: MessageKind, timeout: Duration) throws(TrainingError) -> ControlMessage {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let remaining = ContinuousClock.now.duration(to: deadline)
+            guard remaining > .zero, let event = channel.nextEvent(timeout: remaining) else {
+                throw .coordinatorLost("no \(kind) within \(Coordinator.seconds(timeout)) s")
+            }
+            switch event {
+            case .message(let m, _) where m.kind == ServiceMessage.stop:
+                if m.payload.isEmpty { throw .finished }
+                throw .stopped(String(decoding: m.payload, as: UTF8.self))
+            case .message(let m, _) where m.kind == kind:
+                return m
+            case .message(let m, _) where m.kind == ServiceMessage.restart && kind != ServiceMessage.welcome:
+                throw .rejoin(String(decoding: m.payload, as: UTF8.self))
+            case .peerUp:
+                coordinatorMissingSince = nil
+            case .peerDown(_, let reason):
+                throw .coordinatorLost("\(reason)")
+            default:
+                continue
+            }
+        }
+    }
+}
