@@ -17,23 +17,23 @@ struct Inspect: ParsableCommand {
         let url = URL(fileURLWithPath: file)
         let parsed = try SafeTensorsFile(contentsOf: url)
         let bytes = parsed.tensors.reduce(0) { $0 + $1.byteRange.count }
-        print("file:     \(file)")
+        print("file:            \(file)")
         for key in ["step", "epoch", "arch", "world_size", "seed", "format_version", "project_version"] {
-            if let value = parsed.metadata[key] { print("\(key.padding(toLength: 9, withPad: " ", startingAt: 0)) \(value)") }
+            if let value = parsed.metadata[key] { print("\(key + ":")".padding(toLength: 17, withPad: " ", startingAt: 0) + value) }
         }
-        print("tensors:  \(parsed.tensors.count), \(String(format: "%.1f", Double(bytes) / 1_048_576)) MiB")
+        print("tensors:         \(parsed.tensors.count), \(String(format: "%.1f", Double(bytes) / 1_048_576)) MiB")
         if tensors {
             for t in parsed.tensors { print("  \(t.name)  \(t.dtype.rawValue) \(t.shape)") }
         }
         if parsed.metadata[CheckpointStore.digestsKey] == nil {
-            print("digests:  none (not a DenseCL checkpoint)")
+            print("digests:         none (not a DenseCL checkpoint)")
             return
         }
         do {
             _ = try CheckpointStore.load(url)
-            print("digests:  all \(parsed.tensors.count) verify")
+            print("digests:         all \(parsed.tensors.count) verify")
         } catch {
-            print("digests:  FAILED: \(error)")
+            print("digests:         FAILED: \(error)")
             throw ExitCode(1)
         }
     }
