@@ -8,15 +8,6 @@ import XCTest
 
 /// Runs the real `densecl-coordinator` (with `--local-workers`) built by `swift build -c release`.
 final class DistributedRunTests: XCTestCase {
-    private func binary(_ name: String) throws -> URL {
-        let url = Fixtures.repositoryRoot.appendingPathComponent(".build/release/\(name)")
-        guard FileManager.default.isExecutableFile(atPath: url.path) else {
-            XCTFail("\(url.path) is missing: run `swift build -c release` before the tests")
-            throw CocoaError(.fileNoSuchFile)
-        }
-        return url
-    }
-
     private func writeConfig(_ dir: URL) throws -> URL {
         let url = dir.appendingPathComponent("config.yaml")
         try (try tinyTestConfig()).yaml.write(to: url, atomically: true, encoding: .utf8)
@@ -26,7 +17,7 @@ final class DistributedRunTests: XCTestCase {
     /// Runs the coordinator to completion; returns its output.
     private func coordinator(_ arguments: [String], timeout: TimeInterval = 170) throws -> (status: Int32, output: String) {
         let process = Process()
-        process.executableURL = try binary("densecl-coordinator")
+        process.executableURL = try ServiceCluster.binary("densecl-coordinator")
         process.arguments = arguments + ["--listen", "tcp://127.0.0.1:0"]
         let pipe = Pipe()
         process.standardOutput = pipe
