@@ -79,13 +79,15 @@ class Probe:
     and number of values per statistic (train mode: the batch statistics)."""
 
     def __init__(self):
-        self.relu, self.bn = [], []
+        self.relu, self.bn, self.near_zero = [], [], np.zeros(3, dtype=np.int64)
 
     def __enter__(self):
         def hook(module, inputs):
             x = inputs[0].detach()
             if isinstance(module, nn.ReLU):
                 self.relu.append(x > 0)
+                a = x.abs()
+                self.near_zero += np.array([int((a < t).sum()) for t in (1e-7, 1e-6, 1e-5)])
             elif isinstance(module, nn.BatchNorm2d) and module.training:
                 var = x.double().var(dim=(0, 2, 3), unbiased=False)
                 self.bn.append((var, x.numel() // x.shape[1], module.weight.detach().double()))
@@ -217,6 +219,7 @@ def main():
     print("discrete events in float64 (base vs perturbed):")
     events("1e-8", b64, r64, pb64, pr64)
     events("1 ulp", b64, p64, pb64, pp64)
+    print(f"  ReLU inputs with |x| < 1e-7, 1e-6, 1e-5: {', '.join(str(int(c)) for c in pb64.near_zero)}")
     bn_report(pb64)
     return 0
 
