@@ -1,8 +1,9 @@
 /// Where the training images come from.
 public enum DatasetKind: String, Sendable, Codable, CaseIterable {
-    /// ImageNet-1k train split; `data.root` is the directory holding `train/` (and optionally `meta/train.txt`).
+    /// ImageNet-1k train split; `data.root` is the directory holding `train/<class>/*.JPEG`.
     case imagenet
-    /// COCO train2017 without annotations; `data.root` is the directory of the images (`*.jpg`).
+    /// COCO train2017; `data.root` holds `train2017/` (and optionally `annotations/instances_train2017.json`,
+    /// whose image list is then used).
     case coco
     /// Every image file found under `data.root`, recursively.
     case folder
