@@ -13,5 +13,6 @@ struct DenseCLTool: ParsableCommand {
             Export.self,
             Inspect.self,
             CommRank.self,
+            ParityCommand.self,
         ])
 }
