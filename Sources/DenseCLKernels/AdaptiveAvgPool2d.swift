@@ -36,6 +36,8 @@ public struct AdaptiveAvgPool2dShape: Sendable, Equatable {
     }
 }
 
+/// Adaptive average pooling forward and backward (`torch.nn.functional.adaptive_avg_pool2d`); shapes and
+/// bins in ``AdaptiveAvgPool2dShape``.
 public enum AdaptiveAvgPool2d {
     /// `output[n, i, j, :] = mean of input[n, bin_i, bin_j, :]`.
     public static func forward(

@@ -24,6 +24,16 @@ public struct ComputeContext: Sendable, Equatable {
         activate()
     }
 
+    /// The same budget restricted to the calling thread for the kernels' own loops, leaving OpenBLAS's setting
+    /// alone. For passes interleaved with BLAS calls (im2col between the GEMMs of a convolution): after each call
+    /// OpenBLAS's worker threads keep polling for more work for a while, and loops split over more threads in
+    /// that window compete with them (measured: five times the CPU time of a convolution at 2 threads).
+    var callerOnly: ComputeContext { ComputeContext(uncheckedThreads: 1) }
+
+    init(uncheckedThreads: Int) {
+        threads = uncheckedThreads
+    }
+
     /// Sets OpenBLAS's (process-wide) thread count to this context's.
     public func activate() {
         openblas_set_num_threads(Int32(threads))

@@ -8,8 +8,11 @@
 /// - backward-data: `dCol[M, K] = dOut[M, Cout] · W`, then col2im into `dInput`
 /// - backward-weight: `dW[Cout, K] += dOutᵀ · col`, `dBias += Σ_rows dOut`
 ///
-/// where `col` is the im2col unfolding of the input, built `imagesPerChunk` images at a time in the workspace.
+/// where `col` is the im2col unfolding of the input, built `chunkRows` rows at a time in the workspace.
 /// A pointwise (1x1, stride 1, no padding) convolution uses the activations themselves as `col`.
+///
+/// Threads: the GEMMs use OpenBLAS's threads; im2col, col2im and the bias passes run on the calling thread
+/// (see `ComputeContext.callerOnly`).
 public enum Conv2d {
     /// `output = conv2d(input, weight) + bias`. Overwrites `output`; `bias` may be nil.
     public static func forward(
@@ -22,19 +25,18 @@ public enum Conv2d {
             Gemm.multiply(
                 transposeA: false, transposeB: true, m: s.outputPositions, n: cout, k: k,
                 a: input, lda: k, b: weight, ldb: k, beta: 0, c: output, ldc: cout)
-            if let bias { RowOps.addRowVector(bias, to: output, rows: s.outputPositions, columns: cout, context: context) }
+            if let bias { RowOps.addRowVector(bias, to: output, rows: s.outputPositions, columns: cout, context: context.callerOnly) }
             return
         }
-        let positions = s.outHeight * s.outWidth
         let col = workspace.floats.baseAddress!
-        for first in stride(from: 0, to: s.batch, by: s.imagesPerChunk) {
-            let images = min(s.imagesPerChunk, s.batch - first)
-            Im2col.unfold(s, input: input, firstImage: first, imageCount: images, col: col, context: context)
-            let out = output + first * positions * cout
+        for first in stride(from: 0, to: s.outputPositions, by: s.chunkRows) {
+            let rows = min(s.chunkRows, s.outputPositions - first)
+            Im2col.unfold(s, input: input, rows: first..<(first + rows), col: col)
+            let out = output + first * cout
             Gemm.multiply(
-                transposeA: false, transposeB: true, m: images * positions, n: cout, k: k,
+                transposeA: false, transposeB: true, m: rows, n: cout, k: k,
                 a: col, lda: k, b: weight, ldb: k, beta: 0, c: out, ldc: cout)
-            if let bias { RowOps.addRowVector(bias, to: out, rows: images * positions, columns: cout, context: context) }
+            if let bias { RowOps.addRowVector(bias, to: out, rows: rows, columns: cout, context: context.callerOnly) }
         }
     }
 
@@ -51,18 +53,26 @@ public enum Conv2d {
                 a: dOutput, lda: cout, b: weight, ldb: k, beta: update.beta, c: dInput, ldc: k)
             return
         }
-        let positions = s.outHeight * s.outWidth
-        let imageSize = s.inHeight * s.inWidth * s.inChannels
         let dCol = workspace.floats.baseAddress!
-        for first in stride(from: 0, to: s.batch, by: s.imagesPerChunk) {
-            let images = min(s.imagesPerChunk, s.batch - first)
+        let inputRowSize = s.inWidth * s.inChannels
+        // With `.overwrite`, input rows are zeroed just before the first chunk that adds to them (chunks move
+        // forward through the input), and the rows no window touches at the end.
+        var zeroedRows = update == .overwrite ? 0 : s.batch * s.inHeight
+        for first in stride(from: 0, to: s.outputPositions, by: s.chunkRows) {
+            let rows = min(s.chunkRows, s.outputPositions - first)
             Gemm.multiply(
-                transposeA: false, transposeB: false, m: images * positions, n: k, k: cout,
-                a: dOutput + first * positions * cout, lda: cout, b: weight, ldb: k, beta: 0, c: dCol, ldc: k)
-            if update == .overwrite {
-                RowOps.zero(dInput + first * imageSize, count: images * imageSize, context: context)
+                transposeA: false, transposeB: false, m: rows, n: k, k: cout,
+                a: dOutput + first * cout, lda: cout, b: weight, ldb: k, beta: 0, c: dCol, ldc: k)
+            let needed = Im2col.inputRowsTouched(s, upTo: first + rows)
+            if needed > zeroedRows {
+                RowOps.zero(dInput + zeroedRows * inputRowSize, count: (needed - zeroedRows) * inputRowSize, context: context.callerOnly)
+                zeroedRows = needed
             }
-            Im2col.foldAdding(s, dCol: dCol, firstImage: first, imageCount: images, dInput: dInput, context: context)
+            Im2col.foldAdding(s, dCol: dCol, rows: first..<(first + rows), dInput: dInput)
+        }
+        let allRows = s.batch * s.inHeight
+        if zeroedRows < allRows {
+            RowOps.zero(dInput + zeroedRows * inputRowSize, count: (allRows - zeroedRows) * inputRowSize, context: context.callerOnly)
         }
     }
 
@@ -76,7 +86,7 @@ public enum Conv2d {
         precondition(workspace.holds(s.workspaceSize), "conv2d: workspace smaller than shape.workspaceSize")
         let cout = s.outChannels, k = s.patchSize
         if let dBias {
-            RowOps.accumulateColumnSums(dOutput, rows: s.outputPositions, columns: cout, into: dBias, context: context)
+            RowOps.accumulateColumnSums(dOutput, rows: s.outputPositions, columns: cout, into: dBias, context: context.callerOnly)
         }
         if s.isPointwise {
             Gemm.multiply(
@@ -84,14 +94,13 @@ public enum Conv2d {
                 a: dOutput, lda: cout, b: input, ldb: k, beta: 1, c: dWeight, ldc: k)
             return
         }
-        let positions = s.outHeight * s.outWidth
         let col = workspace.floats.baseAddress!
-        for first in stride(from: 0, to: s.batch, by: s.imagesPerChunk) {
-            let images = min(s.imagesPerChunk, s.batch - first)
-            Im2col.unfold(s, input: input, firstImage: first, imageCount: images, col: col, context: context)
+        for first in stride(from: 0, to: s.outputPositions, by: s.chunkRows) {
+            let rows = min(s.chunkRows, s.outputPositions - first)
+            Im2col.unfold(s, input: input, rows: first..<(first + rows), col: col)
             Gemm.multiply(
-                transposeA: true, transposeB: false, m: cout, n: k, k: images * positions,
-                a: dOutput + first * positions * cout, lda: cout, b: col, ldb: k, beta: 1, c: dWeight, ldc: k)
+                transposeA: true, transposeB: false, m: cout, n: k, k: rows,
+                a: dOutput + first * cout, lda: cout, b: col, ldb: k, beta: 1, c: dWeight, ldc: k)
         }
     }
 

@@ -17,21 +17,29 @@ public struct Conv2dShape: Sendable, Equatable {
     public let paddingWidth: Int
     public let outHeight: Int
     public let outWidth: Int
-    /// Images per im2col chunk: the workspace holds the unfolded patches of this many images at a time.
-    public let imagesPerChunk: Int
+    /// Output positions per im2col chunk: the workspace holds the unfolded patches of this many rows at a time.
+    public let chunkRows: Int
 
-    /// Rows of an im2col chunk aimed at by default: large enough for BLAS to run at full rate, small enough to
-    /// stay in the outer caches.
-    public static let defaultTargetChunkRows = 4096
+    /// Bytes of an im2col chunk aimed at: small enough to stay in a core's outer caches between im2col and the
+    /// GEMM that reads it (measured with `densecl bench kernels --chunk-rows`).
+    public static let targetChunkBytes = 2 << 20
+    /// Fewest rows per chunk: each GEMM call packs the whole weight matrix, so a chunk must carry enough rows
+    /// to amortise that.
+    public static let minimumChunkRows = 512
 
-    /// - Parameter targetChunkRows: im2col rows per chunk aimed at (whole images, at least one); tests lower it
-    ///   to exercise chunking on small shapes.
+    /// The default chunk: `targetChunkBytes` of im2col rows, at least `minimumChunkRows`, at most all.
+    public static func defaultChunkRows(outputPositions: Int, patchSize: Int) -> Int {
+        min(outputPositions, max(minimumChunkRows, targetChunkBytes / (4 * patchSize)))
+    }
+
+    /// - Parameter chunkRows: im2col rows per chunk (default ``defaultChunkRows(outputPositions:patchSize:)``);
+    ///   tests lower it to exercise chunking on small shapes, benchmarks vary it.
     /// - Throws: ``KernelError`` for non-positive sizes or strides, negative padding, or a kernel larger than the
     ///   padded input.
     public init(
         batch: Int, inChannels: Int, outChannels: Int, inHeight: Int, inWidth: Int,
         kernelHeight: Int, kernelWidth: Int, strideHeight: Int, strideWidth: Int,
-        paddingHeight: Int, paddingWidth: Int, targetChunkRows: Int = defaultTargetChunkRows
+        paddingHeight: Int, paddingWidth: Int, chunkRows: Int? = nil
     ) throws(KernelError) {
         let op = "conv2d"
         for (name, value) in [
@@ -64,18 +72,19 @@ public struct Conv2dShape: Sendable, Equatable {
         let outWidth = (inWidth + 2 * paddingWidth - kernelWidth) / strideWidth + 1
         self.outHeight = outHeight
         self.outWidth = outWidth
-        imagesPerChunk = max(1, min(batch, targetChunkRows / (outHeight * outWidth)))
+        let positions = batch * outHeight * outWidth, patch = kernelHeight * kernelWidth * inChannels
+        self.chunkRows = max(1, min(positions, chunkRows ?? Self.defaultChunkRows(outputPositions: positions, patchSize: patch)))
     }
 
     /// Square kernel, stride and padding (every ResNet convolution).
     public init(
         batch: Int, inChannels: Int, outChannels: Int, inHeight: Int, inWidth: Int,
-        kernel: Int, stride: Int = 1, padding: Int = 0, targetChunkRows: Int = defaultTargetChunkRows
+        kernel: Int, stride: Int = 1, padding: Int = 0, chunkRows: Int? = nil
     ) throws(KernelError) {
         try self.init(
             batch: batch, inChannels: inChannels, outChannels: outChannels, inHeight: inHeight, inWidth: inWidth,
             kernelHeight: kernel, kernelWidth: kernel, strideHeight: stride, strideWidth: stride,
-            paddingHeight: padding, paddingWidth: padding, targetChunkRows: targetChunkRows)
+            paddingHeight: padding, paddingWidth: padding, chunkRows: chunkRows)
     }
 
     /// A 1x1, stride-1, unpadded convolution: a plain GEMM over the activations, no im2col.
@@ -96,6 +105,6 @@ public struct Conv2dShape: Sendable, Equatable {
 
     /// Scratch needed by ``Conv2d`` forward and backward: one im2col chunk (nothing for pointwise convolutions).
     public var workspaceSize: WorkspaceSize {
-        isPointwise ? .zero : WorkspaceSize(floats: imagesPerChunk * outHeight * outWidth * patchSize)
+        isPointwise ? .zero : WorkspaceSize(floats: chunkRows * patchSize)
     }
 }

@@ -4,6 +4,7 @@
 ///
 /// The norms (before clamping) are saved in `norms [rows]` for backward.
 public enum L2Normalize {
+    /// `torch.nn.functional.normalize`'s `eps` default.
     public static let defaultEpsilon: Float = 1e-12
 
     /// `output = input / max(‖input row‖, eps)`; `output` may be `input`.

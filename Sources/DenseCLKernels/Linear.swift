@@ -1,7 +1,8 @@
 /// A fully connected layer, mirroring `torch.nn.functional.linear`: `output = input · Wᵀ + bias`.
 ///
 /// Input `[rows, inFeatures]`, output `[rows, outFeatures]`, weight in PyTorch's own layout
-/// `[outFeatures, inFeatures]` (no conversion needed), bias `[outFeatures]`.
+/// `[outFeatures, inFeatures]` (no conversion needed), bias `[outFeatures]`. The GEMMs use OpenBLAS's threads;
+/// the bias passes run on the calling thread (see `ComputeContext.callerOnly`).
 public struct LinearShape: Sendable, Equatable {
     public let rows: Int
     public let inFeatures: Int
@@ -22,6 +23,7 @@ public struct LinearShape: Sendable, Equatable {
     public var weightCount: Int { outFeatures * inFeatures }
 }
 
+/// Fully connected forward and backward (`torch.nn.functional.linear`); shapes in ``LinearShape``.
 public enum Linear {
     /// `output = input · Wᵀ (+ bias)`; overwrites `output`.
     public static func forward(
@@ -31,7 +33,7 @@ public enum Linear {
         Gemm.multiply(
             transposeA: false, transposeB: true, m: s.rows, n: s.outFeatures, k: s.inFeatures,
             a: input, lda: s.inFeatures, b: weight, ldb: s.inFeatures, beta: 0, c: output, ldc: s.outFeatures)
-        if let bias { RowOps.addRowVector(bias, to: output, rows: s.rows, columns: s.outFeatures, context: context) }
+        if let bias { RowOps.addRowVector(bias, to: output, rows: s.rows, columns: s.outFeatures, context: context.callerOnly) }
     }
 
     /// `dWeight += dOutputᵀ · input`, `dBias += Σ_rows dOutput` (skipped when nil), and
@@ -45,7 +47,7 @@ public enum Linear {
             transposeA: true, transposeB: false, m: s.outFeatures, n: s.inFeatures, k: s.rows,
             a: dOutput, lda: s.outFeatures, b: input, ldb: s.inFeatures, beta: 1, c: dWeight, ldc: s.inFeatures)
         if let dBias {
-            RowOps.accumulateColumnSums(dOutput, rows: s.rows, columns: s.outFeatures, into: dBias, context: context)
+            RowOps.accumulateColumnSums(dOutput, rows: s.rows, columns: s.outFeatures, into: dBias, context: context.callerOnly)
         }
         if let dInput {
             Gemm.multiply(

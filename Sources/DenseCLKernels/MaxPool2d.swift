@@ -43,6 +43,8 @@ public struct MaxPool2dShape: Sendable, Equatable {
     public var outputCount: Int { batch * outHeight * outWidth * channels }
 }
 
+/// Max pooling forward and backward (`torch.nn.functional.max_pool2d`); shapes and conventions in
+/// ``MaxPool2dShape``. Backward scatters into the recorded winners; `dInput` is stored as `update` says.
 public enum MaxPool2d {
     /// `output = max over each window`, recording the winner in `indices`.
     public static func forward(

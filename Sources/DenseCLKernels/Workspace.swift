@@ -1,7 +1,9 @@
 /// Scratch memory a kernel needs for one call, in elements. Combine the needs of all ops of a model with
 /// ``union(_:)`` and allocate one ``Workspace`` shared by every op (ops run one after another).
 public struct WorkspaceSize: Sendable, Equatable {
+    /// Float elements (im2col chunks, per-channel coefficients).
     public var floats: Int
+    /// Double elements (per-chunk channel sums of batch norm).
     public var doubles: Int
 
     public init(floats: Int = 0, doubles: Int = 0) {
@@ -20,7 +22,9 @@ public struct WorkspaceSize: Sendable, Equatable {
 /// Caller-owned scratch buffers handed to kernels, so that forward and backward never allocate. Its contents are
 /// undefined between calls. Not thread-safe: one workspace per concurrently running op.
 public struct Workspace {
+    /// Float scratch, at least `WorkspaceSize.floats` elements.
     public let floats: UnsafeMutableBufferPointer<Float>
+    /// Double scratch, at least `WorkspaceSize.doubles` elements.
     public let doubles: UnsafeMutableBufferPointer<Double>
 
     public init(floats: UnsafeMutableBufferPointer<Float>, doubles: UnsafeMutableBufferPointer<Double>) {

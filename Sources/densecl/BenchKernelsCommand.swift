@@ -24,10 +24,10 @@ struct BenchKernels: ParsableCommand {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
-    @Option(help: "im2col rows per chunk (a tuning knob; default: the kernels' own).")
-    var chunkRows = Conv2dShape.defaultTargetChunkRows
+    @Option(help: "im2col rows per chunk (a tuning knob; default: the kernels' own policy).")
+    var chunkRows: Int?
 
-    @Option(help: "Only the layers whose name contains this text.")
+    @Option(help: "Only the layers (and memory-bound kernels) whose name contains this text.")
     var layer: String?
 
     @Flag(help: "Time by process CPU time instead of wall-clock time: steadier on a shared machine with --threads 1 (with more threads it sums over them).")
@@ -57,7 +57,8 @@ struct BenchKernels: ParsableCommand {
             if !json { measured.forEach { print($0.row) } }
             results += measured
         }
-        let memoryBound = try MemoryBoundBenchmark.measure(batch: batch, repetitions: reps, clock: clock, context: context)
+        let memoryBound = try MemoryBoundBenchmark.measure(
+            batch: batch, repetitions: reps, clock: clock, only: layer, context: context)
         if !json {
             print("\nmemory-bound kernels, batch \(batch); GB/s = tensor bytes read and written by the minimal passes / time")
             print(MemoryBoundBenchmark.Result.header)
@@ -67,7 +68,8 @@ struct BenchKernels: ParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             let report = ConvBenchmark.Report(
-                threads: threads, batch: batch, repetitions: reps, results: results, memoryBound: memoryBound)
+                threads: threads, batch: batch, repetitions: reps, clock: cpuTime ? "process CPU time" : "wall time",
+                results: results, memoryBound: memoryBound)
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         }
     }
@@ -153,6 +155,7 @@ enum ConvBenchmark {
         var threads: Int
         var batch: Int
         var repetitions: Int
+        var clock: String
         var results: [Result]
         var memoryBound: [MemoryBoundBenchmark.Result]
     }
@@ -189,12 +192,12 @@ enum ConvBenchmark {
     }
 
     static func measure(
-        _ layer: Layer, batch: Int, chunkRows: Int, repetitions: Int, clock: Clock, context: ComputeContext
+        _ layer: Layer, batch: Int, chunkRows: Int?, repetitions: Int, clock: Clock, context: ComputeContext
     ) throws -> [Result] {
         let s = try Conv2dShape(
             batch: batch, inChannels: layer.inChannels, outChannels: layer.outChannels, inHeight: layer.size,
             inWidth: layer.size, kernel: layer.kernel, stride: layer.stride, padding: layer.padding,
-            targetChunkRows: chunkRows)
+            chunkRows: chunkRows)
         let m = s.outputPositions, n = s.outChannels, k = s.patchSize
         let x = Buffer(s.inputCount), w = Buffer(s.weightCount), out = Buffer(s.outputCount)
         let dx = Buffer(s.inputCount), dw = Buffer(s.weightCount)
@@ -251,9 +254,12 @@ enum MemoryBoundBenchmark {
         }
     }
 
-    static func measure(batch: Int, repetitions: Int, clock: ConvBenchmark.Clock, context: ComputeContext) throws -> [Result] {
+    static func measure(
+        batch: Int, repetitions: Int, clock: ConvBenchmark.Clock, only filter: String?, context: ComputeContext
+    ) throws -> [Result] {
         var results: [Result] = []
         func record(_ kernel: String, _ shape: String, tensorBytes: Double, _ body: () -> Void) {
+            if let filter, !kernel.contains(filter) { return }
             let seconds = ConvBenchmark.medianSeconds(repetitions, clock: clock, body)
             results.append(Result(kernel: kernel, shape: shape, milliseconds: seconds * 1000, gigabytesPerSecond: tensorBytes / seconds / 1e9))
         }

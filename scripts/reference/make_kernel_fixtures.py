@@ -8,6 +8,9 @@ results as the expectations ("<case>.out", "<case>.dx", ...) and, for each of th
 float32 arithmetic costs PyTorch itself. Gradients are those of sum(out * dy) for the stored upstream gradient dy.
 The geometry of every case is in the metadata ("cases", JSON).
 
+Re-running it reproduces every tensor bit for bit (fixed seed, inputs drawn before any computation); only the
+order of the metadata entries in the file header may change, as the safetensors library writes them from a hash map.
+
 Needs: pip install torch safetensors numpy
 Run from the repository root: scripts/reference/make_kernel_fixtures.py
 """
