@@ -8,5 +8,6 @@ struct Bench: ParsableCommand {
             BenchKernels.self,
             BenchAllReduce.self,
             BenchLosses.self,
+            BenchData.self,
         ])
 }

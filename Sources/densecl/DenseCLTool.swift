@@ -14,5 +14,7 @@ struct DenseCLTool: ParsableCommand {
             Inspect.self,
             CommRank.self,
             ParityCommand.self,
+            Scan.self,
+            Preview.self,
         ])
 }

@@ -1,2 +1,0 @@
-/// Module anchor for DenseCLData; see docs/architecture.md for what lives here.
-enum DenseCLDataModule {}

@@ -1,4 +1,0 @@
-import XCTest
-
-/// Placeholder until this target has real tests.
-final class DenseCLDataTestsPlaceholder: XCTestCase {}
