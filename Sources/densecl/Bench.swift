@@ -9,5 +9,6 @@ struct Bench: ParsableCommand {
             BenchAllReduce.self,
             BenchLosses.self,
             BenchData.self,
+            BenchStep.self,
         ])
 }
