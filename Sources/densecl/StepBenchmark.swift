@@ -1,3 +1,4 @@
+import COpenBLAS
 import DenseCLCore
 import DenseCLKernels
 import DenseCLModel
@@ -13,6 +14,8 @@ struct StepBenchmark: Encodable {
     var mode: String
     var threads: Int
     var layout = "channels_last"
+    /// The kernel set OpenBLAS picked (`openblas_get_corename`; `OPENBLAS_CORETYPE` overrides it).
+    var blasCore = String(cString: openblas_get_corename())
     var imgPerS: Double
     var stepS: Double
     /// Median process CPU time per step (all threads): steadier than wall time on a shared machine.
@@ -36,7 +39,8 @@ struct StepBenchmark: Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case impl, arch, imageSize = "image_size", batch, mode, threads, layout, imgPerS = "img_per_s"
+        case impl, arch, imageSize = "image_size", batch, mode, threads, layout, blasCore = "blas_core"
+        case imgPerS = "img_per_s"
         case stepS = "step_s", cpuS = "cpu_s", gflops, stepGflop = "step_gflop", peakRssMb = "peak_rss_mb"
         case sgemmGflops = "sgemm_gflops", phasesS = "phases_s", phaseGflop = "phase_gflop", loss, layers
     }
@@ -157,7 +161,7 @@ struct StepBenchmark: Encodable {
     }
 
     func printTable(options o: BenchStep) {
-        print("densecl (Swift) \(arch) \(imageSize)px batch \(batch) \(mode), \(threads) thread(s), K \(o.queue), D \(o.featDim); median of \(o.steps) steps")
+        print("densecl (Swift) \(arch) \(imageSize)px batch \(batch) \(mode), \(threads) thread(s), K \(o.queue), D \(o.featDim); median of \(o.steps) steps; OpenBLAS \(blasCore) kernels")
         let limit = sgemmGflops > 0 ? String(format: " = %.0f%% of the sgemm limit %.0f GFLOP/s", 100 * gflops / sgemmGflops, sgemmGflops) : ""
         print(String(format: "  %.1f img/s, step %.0f ms (CPU %.0f ms), %.2f GFLOP/step, %.1f GFLOP/s", imgPerS, stepS * 1e3, cpuS * 1e3, stepGflop, gflops) + limit)
         print(String(format: "  peak RSS %.0f MB; loss %.4f", peakRssMb, loss))
