@@ -1,8 +1,8 @@
 import DenseCLKernels
 
 /// One DenseCL encoder built for a batch shape: the ResNet backbone and the neck on its C5 map, over the caller's
-/// arenas (laid out by ``DenseCLEncoderLayout``). Both BatchNorm modes train: the official model keeps both
-/// encoders in `train()` mode, so each forward also moves that encoder's running statistics.
+/// arenas (laid out by ``DenseCLEncoderLayout``). BatchNorm always normalises with batch statistics: the official
+/// model keeps both encoders in `train()` mode, so every forward also moves that encoder's running statistics.
 ///
 /// Built with a gradient arena it can back-propagate (the query encoder); without, it is forward-only and shares
 /// activation memory between layers (the key encoder).

@@ -22,7 +22,7 @@ import DenseCLKernels
 ///    batch's keys in rank order instead, through the queues' own `enqueue`);
 /// 6. ``applyUpdate(learningRate:)``: SGD on the query parameters (after the runtime has averaged ``gradients``).
 ///
-/// Steps 4 and 5 are in the official order (losses, enqueue, backward) in effect: the loss kernels compute the
+/// Phases 4 and 5 amount to the official order (losses, enqueue, backward): the loss kernels compute the
 /// logit gradients from the pre-enqueue queues before anything is enqueued, and the rest of the backward pass
 /// does not read the queues.
 ///
