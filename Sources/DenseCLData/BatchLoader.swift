@@ -233,7 +233,8 @@ private final class LoaderState: @unchecked Sendable {
                         if let i = itemOf[position], slot.items[i].keyRow < 0 {
                             slot.items[i].keyRow = row
                         } else {
-                            slot.items.append(Item(position: position, image: order[position], queryRow: -1, keyRow: row))
+                            slot.items.append(
+                                Item(position: position, image: order[position], queryRow: -1, keyRow: row))
                         }
                     }
                 }

@@ -30,7 +30,8 @@ enum COCOLayout {
         unique.reserveCapacity(names.count)
         for name in names where unique.last != name { unique.append(name) }
         guard !unique.isEmpty else { throw DatasetError.empty(root: root, layout: "coco (\(expected))") }
-        return DatasetIndex(source: .coco(root: root), base: images, paths: PathTable(unique), labels: [], classNames: [])
+        return DatasetIndex(
+            source: .coco(root: root), base: images, paths: PathTable(unique), labels: [], classNames: [])
     }
 
     /// The `file_name` values of the annotation file, found by a byte scan of the memory-mapped file:

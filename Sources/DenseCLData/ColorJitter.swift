@@ -49,13 +49,18 @@ public enum ColorOps {
     /// RGB → HSV, shift hue by `shift` (mod 1), HSV → RGB, with torchvision's `_rgb2hsv` / `_hsv2rgb` formulas.
     public static func hue(_ x: UnsafeMutablePointer<Float>, pixels: Int, shift: Float) {
         for p in 0..<pixels {
-            let r = x[3 * p], g = x[3 * p + 1], b = x[3 * p + 2]
-            let maxc = max(r, max(g, b)), minc = min(r, min(g, b))
+            let r = x[3 * p]
+            let g = x[3 * p + 1]
+            let b = x[3 * p + 2]
+            let maxc = max(r, max(g, b))
+            let minc = min(r, min(g, b))
             let equal = maxc == minc
             let chroma = maxc - minc
             let s = chroma / (equal ? 1 : maxc)
             let divisor: Float = equal ? 1 : chroma
-            let rc = (maxc - r) / divisor, gc = (maxc - g) / divisor, bc = (maxc - b) / divisor
+            let rc = (maxc - r) / divisor
+            let gc = (maxc - g) / divisor
+            let bc = (maxc - b) / divisor
             var h: Float
             if maxc == r {
                 h = bc - gc
@@ -73,7 +78,9 @@ public enum ColorOps {
             let sector = h6.rounded(.down)
             let f = h6 - sector
             let i = Int(sector) % 6
-            let pp = clamp01(v * (1 - s)), q = clamp01(v * (1 - s * f)), t = clamp01(v * (1 - s * (1 - f)))
+            let pp = clamp01(v * (1 - s))
+            let q = clamp01(v * (1 - s * f))
+            let t = clamp01(v * (1 - s * (1 - f)))
             switch i {
             case 0: (x[3 * p], x[3 * p + 1], x[3 * p + 2]) = (v, t, pp)
             case 1: (x[3 * p], x[3 * p + 1], x[3 * p + 2]) = (q, v, pp)

@@ -91,7 +91,8 @@ public struct DataSchedule: Sendable, Equatable {
     /// sample more. The shares, in rank order, tile `0..<count`.
     public static func shard(count: Int, rank: Int, workers: Int) -> Range<Int> {
         precondition(workers > 0 && rank >= 0 && rank < workers, "rank must be in 0..<workers")
-        let base = count / workers, extra = count % workers
+        let base = count / workers
+        let extra = count % workers
         let start = rank * base + min(rank, extra)
         return start..<(start + base + (rank < extra ? 1 : 0))
     }

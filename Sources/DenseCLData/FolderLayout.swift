@@ -9,7 +9,8 @@ enum FolderLayout {
         try walk(root, relative: "", depth: 0, into: &found)
         guard !found.isEmpty else { throw DatasetError.empty(root: root, layout: "folder") }
         DirectoryListing.sortedByBytes(&found)
-        return DatasetIndex(source: .folder(root: root), base: root, paths: PathTable(found), labels: [], classNames: [])
+        return DatasetIndex(
+            source: .folder(root: root), base: root, paths: PathTable(found), labels: [], classNames: [])
     }
 
     private static func walk(_ directory: String, relative: String, depth: Int, into found: inout [String]) throws {

@@ -58,7 +58,8 @@ public struct GaussianBlur {
         }
         // Vertical passes: whole rows at a time, ping-ponging between the image and the scratch buffer.
         scratch.withUnsafeMutableBufferPointer { scratchBuffer in
-            var source = image, target = scratchBuffer.baseAddress!
+            var source = image
+            var target = scratchBuffer.baseAddress!
             for _ in 0..<Self.passes {
                 for y in 0..<height {
                     let out = target + y * rowLength

@@ -32,7 +32,9 @@ public enum JPEGEncoder {
     public static func encode(
         _ samples: [UInt8], width: Int, height: Int, as kind: Samples, quality: Int = 90, progressive: Bool = false
     ) throws(ImageEncodingError) -> [UInt8] {
-        let channels: Int, format: TJPF, subsampling: TJSAMP
+        let channels: Int
+        let format: TJPF
+        let subsampling: TJSAMP
         switch kind {
         case .rgb(let s420): (channels, format, subsampling) = (3, TJPF_RGB, s420 ? TJSAMP_420 : TJSAMP_444)
         case .gray: (channels, format, subsampling) = (1, TJPF_GRAY, TJSAMP_GRAY)

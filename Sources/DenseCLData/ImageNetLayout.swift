@@ -7,7 +7,8 @@ enum ImageNetLayout {
         let train = root + "/train"
         guard DirectoryListing.kind(of: train) == .directory else {
             throw DatasetError.wrongLayout(
-                root: root, expected: expected, found: "no train/ directory; the root holds \(DatasetIndex.summary(of: root))")
+                root: root, expected: expected,
+                found: "no train/ directory; the root holds \(DatasetIndex.summary(of: root))")
         }
         var classes = try DirectoryListing.entries(of: train).filter(\.isDirectory).map(\.name)
         guard !classes.isEmpty else {
@@ -28,6 +29,7 @@ enum ImageNetLayout {
             }
         }
         guard paths.count > 0 else { throw DatasetError.empty(root: root, layout: "imagenet (\(expected))") }
-        return DatasetIndex(source: .imagenet(root: root), base: train, paths: paths, labels: labels, classNames: classes)
+        return DatasetIndex(
+            source: .imagenet(root: root), base: train, paths: paths, labels: labels, classNames: classes)
     }
 }

@@ -35,7 +35,10 @@ final class JPEGDecoder {
     }
 
     func header(_ bytes: UnsafeRawBufferPointer) throws(ImageFileError) -> (ImageHeader, colorspace: Int32) {
-        var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
+        var width: Int32 = 0
+        var height: Int32 = 0
+        var subsampling: Int32 = 0
+        var colorspace: Int32 = 0
         let status = tjDecompressHeader3(
             handle, bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt(bytes.count),
             &width, &height, &subsampling, &colorspace)

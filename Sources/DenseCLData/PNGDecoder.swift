@@ -47,7 +47,8 @@ final class PNGDecoder {
         guard png_image_begin_read_from_memory(&image, bytes.baseAddress, bytes.count) != 0 else {
             throw Self.classify(PNGImage.message(image))
         }
-        let width = Int(image.width), height = Int(image.height)
+        let width = Int(image.width)
+        let height = Int(image.height)
         guard width * height <= JPEGDecoder.maximumPixels else {
             png_image_free(&image)
             throw .unsupported("\(width)x\(height) exceeds \(JPEGDecoder.maximumPixels) pixels")

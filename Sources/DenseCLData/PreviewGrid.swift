@@ -14,7 +14,8 @@ public enum PreviewGrid {
         let size = options.imageSize
         let loader = SampleLoader(index: index, options: options, seed: seed, badFiles: badFiles)
         let order = EpochOrder(seed: seed, epoch: 0, count: index.count)
-        let width = 2 * size + 3 * gap, height = rows * size + (rows + 1) * gap
+        let width = 2 * size + 3 * gap
+        let height = rows * size + (rows + 1) * gap
         var grid = RGBImage(
             width: width, height: height, pixels: [UInt8](repeating: 255, count: width * height * 3))
         var views = [Float](repeating: 0, count: 2 * size * size * 3)
@@ -27,7 +28,9 @@ public enum PreviewGrid {
             for view in 0..<2 {
                 let top = gap + row * (size + gap)
                 let left = gap + view * (size + gap)
-                paste(views, offset: view * size * size * 3, size: size, options: options, into: &grid, left: left, top: top)
+                paste(
+                    views, offset: view * size * size * 3, size: size, options: options, into: &grid, left: left,
+                    top: top)
             }
         }
         return grid

@@ -45,7 +45,8 @@ public func sampleResizedCrop<R: UniformSource>(
     let area = Double(height * width)
     let logLow = Double(Float(log(Float(ratio.lowerBound))))
     let logHigh = Double(Float(log(Float(ratio.upperBound))))
-    let scaleLow = Double(Float(scale.lowerBound)), scaleHigh = Double(Float(scale.upperBound))
+    let scaleLow = Double(Float(scale.lowerBound))
+    let scaleHigh = Double(Float(scale.upperBound))
     for _ in 0..<10 {
         let fraction = Double(Float(scaleLow + (scaleHigh - scaleLow) * random.nextUniform()))
         let targetArea = area * fraction
@@ -60,7 +61,8 @@ public func sampleResizedCrop<R: UniformSource>(
         }
     }
     let inRatio = Double(width) / Double(height)
-    var w = width, h = height
+    var w = width
+    var h = height
     if inRatio < ratio.lowerBound {
         h = Int((Double(w) / ratio.lowerBound).rounded(.toNearestOrEven))
     } else if inRatio > ratio.upperBound {

@@ -103,7 +103,9 @@ public struct Resampler {
                                 for x in 0..<outWidth {
                                     let p = line + hStart[x] * 3
                                     let wk = hWeight.baseAddress! + x * taps
-                                    var s0: Float = 0, s1: Float = 0, s2: Float = 0
+                                    var s0: Float = 0
+                                    var s1: Float = 0
+                                    var s2: Float = 0
                                     for k in 0..<taps where wk[k] != 0 {
                                         s0 += wk[k] * Float(p[3 * k])
                                         s1 += wk[k] * Float(p[3 * k + 1])

@@ -72,7 +72,8 @@ public final class SampleLoader {
         epoch: Int, position: Int, datasetIndex: Int, query: UnsafeMutablePointer<Float>?,
         key: UnsafeMutablePointer<Float>?
     ) throws(ImageFileError) {
-        let width: Int, height: Int
+        let width: Int
+        let height: Int
         var views: [(Int, UnsafeMutablePointer<Float>)] = []
         if let query { views.append((0, query)) }
         if let key { views.append((1, key)) }
@@ -87,7 +88,8 @@ public final class SampleLoader {
         let parameters = views.map {
             sampler.parameters(epoch: epoch, position: position, view: $0.0, imageWidth: width, imageHeight: height)
         }
-        if case .synthetic = index.source {} else {
+        if case .synthetic = index.source {
+        } else {
             let denominator = renderer.dctDenominator(
                 imageWidth: width, imageHeight: height, crops: parameters.map(\.crop))
             _ = try file.withBytes { (bytes) throws(ImageFileError) in

@@ -42,15 +42,19 @@ public enum SyntheticImages {
 
         /// Whether pixel centre (x, y) is inside the shape.
         func contains(_ x: Double, _ y: Double) -> Bool {
-            let dx = x - cx, dy = y - cy
-            let u = dx * cosA + dy * sinA, v = -dx * sinA + dy * cosA
+            let dx = x - cx
+            let dy = y - cy
+            let u = dx * cosA + dy * sinA
+            let v = -dx * sinA + dy * cosA
             switch kind {
             case 0: return u * u + v * v <= radius * radius
             case 1: return abs(u) <= radius * 0.8 && abs(v) <= radius * 0.8
             case 2:
                 // Equilateral triangle with circumradius `radius`: inside all three half-planes at distance r/2.
                 let h = radius * 0.5
-                let a = v, b = -0.866_025_403_784_438_6 * u - 0.5 * v, c = 0.866_025_403_784_438_6 * u - 0.5 * v
+                let a = v
+                let b = -0.866_025_403_784_438_6 * u - 0.5 * v
+                let c = 0.866_025_403_784_438_6 * u - 0.5 * v
                 return a <= h && b <= h && c <= h
             default:
                 let d2 = u * u + v * v
@@ -75,37 +79,43 @@ public enum SyntheticImages {
     public static func render(index: Int, spec: SyntheticSpec, into image: inout RGBImage) -> Int {
         var rng = CounterRNG(seed: spec.seed, domain: .synthetic, index: index)
         let label = rng.nextInt(below: classNames.count)
-        let width = spec.width, height = spec.height
+        let width = spec.width
+        let height = spec.height
         image.reshape(width: width, height: height)
 
         // Background: a two-colour gradient along a random direction, modulated by a texture.
         let c0 = (rng.nextDouble(), rng.nextDouble(), rng.nextDouble())
         let c1 = (rng.nextDouble(), rng.nextDouble(), rng.nextDouble())
         let angle = rng.uniform(0, 2 * Double.pi)
-        let gx = cos(angle), gy = sin(angle)
+        let gx = cos(angle)
+        let gy = sin(angle)
         let texture = rng.nextInt(below: 4)  // 0 none, 1 stripes, 2 checks, 3 waves
         let period = rng.uniform(4, 40)
         let amplitude = rng.uniform(0.05, 0.25)
         let textureAngle = rng.uniform(0, Double.pi)
-        let tx = cos(textureAngle), ty = sin(textureAngle)
+        let tx = cos(textureAngle)
+        let ty = sin(textureAngle)
         let diagonal = Double(width + height)
         var shapes: [Shape] = []
         for _ in 0..<rng.nextInt(below: 4) {
-            shapes.append(Shape(kind: rng.nextInt(below: 4), scale: 0.06...0.18, width: width, height: height, rng: &rng))
+            shapes.append(
+                Shape(kind: rng.nextInt(below: 4), scale: 0.06...0.18, width: width, height: height, rng: &rng))
         }
         shapes.append(Shape(kind: label, scale: 0.22...0.45, width: width, height: height, rng: &rng))
 
         image.withMutablePixels { pixels in
             for y in 0..<height {
                 for x in 0..<width {
-                    let px = Double(x) + 0.5, py = Double(y) + 0.5
+                    let px = Double(x) + 0.5
+                    let py = Double(y) + 0.5
                     let t = min(max((px * gx + py * gy) / diagonal + 0.5, 0), 1)
                     let along = (px * tx + py * ty) / period
                     let across = (-px * ty + py * tx) / period
                     var m = 0.0
                     switch texture {
                     case 1: m = Int(along.rounded(.down)) & 1 == 0 ? amplitude : -amplitude
-                    case 2: m = (Int(along.rounded(.down)) + Int(across.rounded(.down))) & 1 == 0 ? amplitude : -amplitude
+                    case 2:
+                        m = (Int(along.rounded(.down)) + Int(across.rounded(.down))) & 1 == 0 ? amplitude : -amplitude
                     case 3: m = amplitude * sin(2 * Double.pi * along) * cos(Double.pi * across)
                     default: break
                     }
@@ -119,7 +129,8 @@ public enum SyntheticImages {
                 let (x0, y0, x1, y1) = shape.bounds
                 for y in max(0, y0)..<min(height, max(0, y1)) {
                     for x in max(0, x0)..<min(width, max(0, x1)) {
-                        let px = Double(x) + 0.5, py = Double(y) + 0.5
+                        let px = Double(x) + 0.5
+                        let py = Double(y) + 0.5
                         guard shape.contains(px, py) else { continue }
                         let c = shape.shade(px, py)
                         let o = (y * width + x) * 3

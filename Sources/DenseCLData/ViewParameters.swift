@@ -2,7 +2,8 @@ import DenseCLCore
 
 /// One colour-jitter operation (torchvision `ColorJitter` applies the four in a random order).
 public enum ColorJitterOperation: Int, Sendable, CaseIterable {
-    case brightness = 0, contrast, saturation, hue
+    case brightness = 0
+    case contrast, saturation, hue
 }
 
 /// ColorJitter factors and order, as torchvision's `ColorJitter.get_params` returns them.

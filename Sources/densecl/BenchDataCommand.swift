@@ -72,13 +72,22 @@ struct BenchData: ParsableCommand {
         noScaling.dctScaling = false
         let rows: [(String, Rate)] = [
             ("decode only (full size), 1 thread", try measure { Self.decodeOnly(index: index, count: count) }),
-            ("decode + 2 views, 1 thread", try measure { try Self.decodeAndViews(index: index, count: count, options: options) }),
-            ("decode + 2 views, 1 thread, no DCT scaling", try measure {
-                try Self.decodeAndViews(index: index, count: count, options: noScaling)
-            }),
-            ("BatchLoader, \(threads) threads, batch 32", try measure {
-                try Self.loader(index: index, count: count, options: options, threads: threads)
-            }),
+            (
+                "decode + 2 views, 1 thread",
+                try measure { try Self.decodeAndViews(index: index, count: count, options: options) }
+            ),
+            (
+                "decode + 2 views, 1 thread, no DCT scaling",
+                try measure {
+                    try Self.decodeAndViews(index: index, count: count, options: noScaling)
+                }
+            ),
+            (
+                "BatchLoader, \(threads) threads, batch 32",
+                try measure {
+                    try Self.loader(index: index, count: count, options: options, threads: threads)
+                }
+            ),
         ]
         print("")
         print("| measurement | images/s (wall) | images per CPU-second (per core) |")
@@ -96,15 +105,21 @@ struct BenchData: ParsableCommand {
 
     /// Images per wall-clock second and per CPU-second of this process (the machine may be shared: CPU time
     /// is what one core delivers).
-    struct Rate { var wall: Double; var perCore: Double }
+    struct Rate {
+        var wall: Double
+        var perCore: Double
+    }
 
     private func measure(_ body: () throws -> Int) throws -> Rate {
         var rates: [Rate] = []
         for _ in 0..<max(1, self.repeat) {
-            let wall = ContinuousClock.now, cpu = Self.processCPUSeconds()
+            let wall = ContinuousClock.now
+            let cpu = Self.processCPUSeconds()
             let done = try body()
             let cpuSeconds = Self.processCPUSeconds() - cpu
-            rates.append(Rate(wall: Double(done) / (ContinuousClock.now - wall).seconds, perCore: Double(done) / cpuSeconds))
+            let elapsed = (ContinuousClock.now - wall).components
+            let wallSeconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
+            rates.append(Rate(wall: Double(done) / wallSeconds, perCore: Double(done) / cpuSeconds))
         }
         let byCore = rates.sorted { $0.perCore < $1.perCore }
         return byCore[byCore.count / 2]
@@ -146,7 +161,9 @@ struct BenchData: ParsableCommand {
     static func decodeOnly(index: DatasetIndex, count: Int) -> Int {
         let decoder = ImageDecoder()
         var image = RGBImage()
-        let files = (0..<count).compactMap { index.path(of: $0) }.compactMap { FileManager.default.contents(atPath: $0) }
+        let files = (0..<count).compactMap { index.path(of: $0) }.compactMap {
+            FileManager.default.contents(atPath: $0)
+        }
         var decoded = 0
         for data in files {
             let ok = data.withUnsafeBytes { (try? decoder.decode($0, into: &image)) != nil }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DenseCLData
+import Foundation
 
 /// `densecl preview`: a PNG grid of augmented view pairs, to check a dataset and the augmentations by eye.
 struct Preview: ParsableCommand {
@@ -29,20 +30,24 @@ struct Preview: ParsableCommand {
 
     func run() throws {
         guard let mode = AugmentationMode(rawValue: augmentation) else {
-            printError("densecl preview: unknown augmentation '\(augmentation)' (mocov2 or none)")
+            Self.printError("densecl preview: unknown augmentation '\(augmentation)' (mocov2 or none)")
             throw ExitCode.validationFailure
         }
         do {
             let index = try DatasetIndex.build(try DatasetSource.named(dataset, root: root))
-            let badFiles = BadFileRegistry { printError("skipping \($0.path): \($0.error)") }
+            let badFiles = BadFileRegistry { Self.printError("skipping \($0.path): \($0.error)") }
             let grid = try PreviewGrid.render(
                 index: index, options: AugmentationOptions(mode: mode, imageSize: imageSize), seed: seed,
                 count: count, badFiles: badFiles)
             try PNGEncoder.write(grid, to: out)
             print("wrote \(out): \(grid.width)x\(grid.height), \(min(count, index.count)) view pairs")
         } catch let error as DatasetError {
-            printError("densecl preview: \(error)")
+            Self.printError("densecl preview: \(error)")
             throw ExitCode.failure
         }
+    }
+
+    private static func printError(_ message: String) {
+        FileHandle.standardError.write(Data((message + "\n").utf8))
     }
 }

@@ -22,7 +22,7 @@ struct Scan: ParsableCommand {
         do {
             index = try DatasetIndex.build(try DatasetSource.named(dataset, root: root))
         } catch let error as DatasetError {
-            printError("densecl scan: \(error)")
+            Self.printError("densecl scan: \(error)")
             throw ExitCode.failure
         }
         print("dataset:   \(index.source.kindName) at \(root ?? "-")")
@@ -31,22 +31,22 @@ struct Scan: ParsableCommand {
         let started = ContinuousClock.now
         let total = index.count
         let report = DatasetScanner.scan(index, threads: max(1, threads)) { done in
-            printError("scanned \(done)/\(total)")
+            Self.printError("scanned \(done)/\(total)")
         }
-        let seconds = (ContinuousClock.now - started).seconds
+        let elapsed = (ContinuousClock.now - started).components
+        let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
         print("decodable: \(report.decodable)")
         print("bad files: \(report.failures.count)")
         for bad in report.failures { print("  \(bad.path): \(bad.error)") }
-        print(String(format: "scan time: %.1f s (%.0f images/s on %d threads)", seconds, Double(total) / max(seconds, 1e-9), threads))
+        print(
+            String(
+                format: "scan time: %.1f s (%.0f images/s on %d threads)", seconds, Double(total) / max(seconds, 1e-9),
+                threads))
         print("usable:    \(report.isUsable ? "yes" : "no (no image decodes)")")
         if !report.isUsable { throw ExitCode.failure }
     }
-}
 
-func printError(_ message: String) {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+    private static func printError(_ message: String) {
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+    }
 }

@@ -1,6 +1,5 @@
-import XCTest
-
 import DenseCLData
+import XCTest
 
 /// The augmentations against torchvision and PIL (fixtures from scripts/reference/make_augment_fixtures.py).
 final class AugmentationReferenceTests: XCTestCase {
@@ -13,7 +12,10 @@ final class AugmentationReferenceTests: XCTestCase {
         var box: [Int]
     }
 
-    struct CropFixture: Decodable { var ratio: [Double]; var cases: [CropCase] }
+    struct CropFixture: Decodable {
+        var ratio: [Double]
+        var cases: [CropCase]
+    }
 
     /// Crop boxes are integers: they must match torchvision's exactly, including the uniforms consumed.
     func testRandomResizedCropMatchesTorchvisionGivenTheSameUniforms() throws {
@@ -114,7 +116,11 @@ final class AugmentationReferenceTests: XCTestCase {
         var pil: [UInt8]?
     }
 
-    struct OddInput: Decodable { var width: Int; var height: Int; var values: [Float] }
+    struct OddInput: Decodable {
+        var width: Int
+        var height: Int
+        var values: [Float]
+    }
 
     struct ColorFixture: Decodable {
         var width: Int
@@ -156,8 +162,16 @@ final class AugmentationReferenceTests: XCTestCase {
         XCTAssertEqual(checkedPIL, 15)
     }
 
-    struct BlurCase: Decodable { var image: Int; var sigma: Float; var pil: [UInt8]; var float: [Float] }
-    struct BlurFixture: Decodable { var images: [FixtureImage]; var cases: [BlurCase] }
+    struct BlurCase: Decodable {
+        var image: Int
+        var sigma: Float
+        var pil: [UInt8]
+        var float: [Float]
+    }
+    struct BlurFixture: Decodable {
+        var images: [FixtureImage]
+        var cases: [BlurCase]
+    }
 
     func testGaussianBlurMatchesPIL() throws {
         let fixture = try loadFixture("blur.json", as: BlurFixture.self)

@@ -19,7 +19,9 @@ final class DatasetLayoutTests: XCTestCase {
         // torchvision ImageFolder numbering: sorted class directories, empty ones included.
         XCTAssertEqual(index.classNames, ["n01", "n02", "n05_empty", "n10"])
         XCTAssertEqual(index.count, 6)
-        let names = (0..<index.count).map { index.path(of: $0)!.replacingOccurrences(of: dir.path + "/train/", with: "") }
+        let names = (0..<index.count).map {
+            index.path(of: $0)!.replacingOccurrences(of: dir.path + "/train/", with: "")
+        }
         XCTAssertEqual(names, ["n01/c.Jpg", "n01/d.png", "n01/z.JPEG", "n02/a.jpeg", "n02/b.JPEG", "n10/x.JPEG"])
         XCTAssertEqual((0..<index.count).map { index.label(of: $0) }, [0, 0, 0, 1, 1, 3])
         XCTAssertTrue(index.isLabelled)
@@ -121,7 +123,9 @@ final class DatasetLayoutTests: XCTestCase {
 
     func testFolderLayoutIsRecursiveAndSorted() throws {
         let dir = try TemporaryDirectory()
-        for name in ["b/2.png", "a/deep/er/1.jpg", "top.JPEG", "a/0.jpeg", "a/skip.gif"] { try dir.write(tiny, to: name) }
+        for name in ["b/2.png", "a/deep/er/1.jpg", "top.JPEG", "a/0.jpeg", "a/skip.gif"] {
+            try dir.write(tiny, to: name)
+        }
         let index = try DatasetIndex.build(.folder(root: dir.path))
         XCTAssertEqual(
             (0..<index.count).map { index.path(of: $0)! },
@@ -171,7 +175,9 @@ final class DatasetLayoutTests: XCTestCase {
         let index = try DatasetIndex.build(.synthetic(spec))
         XCTAssertEqual(index.count, 40)
         XCTAssertEqual(index.classNames, ["disc", "box", "triangle", "ring"])
-        var first = RGBImage(), again = RGBImage(), other = RGBImage()
+        var first = RGBImage()
+        var again = RGBImage()
+        var other = RGBImage()
         let label = SyntheticImages.render(index: 5, spec: spec, into: &first)
         SyntheticImages.render(index: 5, spec: spec, into: &again)
         SyntheticImages.render(index: 6, spec: spec, into: &other)
@@ -182,7 +188,8 @@ final class DatasetLayoutTests: XCTestCase {
         // Not flat: many distinct colours.
         XCTAssertGreaterThan(Set(first.pixels).count, 40)
         var reseeded = RGBImage()
-        SyntheticImages.render(index: 5, spec: SyntheticSpec(count: 40, width: 48, height: 40, seed: 4), into: &reseeded)
+        SyntheticImages.render(
+            index: 5, spec: SyntheticSpec(count: 40, width: 48, height: 40, seed: 4), into: &reseeded)
         XCTAssertNotEqual(first, reseeded)
     }
 

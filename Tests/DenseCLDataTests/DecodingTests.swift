@@ -56,7 +56,8 @@ final class DecodingTests: XCTestCase {
             XCTAssertEqual([small.width, small.height], [(161 + d - 1) / d, (121 + d - 1) / d])
             // Each scaled pixel is close to the mean of its d×d block of the full decode (the scaled IDCT is a
             // different low-pass; 6 levels on average allows for the synthetic image's hard edges).
-            var total = 0.0, count = 0.0
+            var total = 0.0
+            var count = 0.0
             for y in 0..<(121 / d) {
                 for x in 0..<(161 / d) {
                     for c in 0..<3 {

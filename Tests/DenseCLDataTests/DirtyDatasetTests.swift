@@ -77,7 +77,9 @@ final class DirtyDatasetTests: XCTestCase {
         try dir.write(Array("x".utf8), to: "train/n01/b.JPEG")
         let index = try DatasetIndex.build(.imagenet(root: dir.path))
         XCTAssertFalse(DatasetScanner.scan(index).isUsable)
-        let loader = try BatchLoader(index: index, options: AugmentationOptions(imageSize: 32), seed: 0, threads: 1, maxBatch: 1) {
+        let loader = try BatchLoader(
+            index: index, options: AugmentationOptions(imageSize: 32), seed: 0, threads: 1, maxBatch: 1
+        ) {
             $0 == 0 ? BatchRequest(epoch: 0, positions: [0]) : nil
         }
         XCTAssertThrowsError(try loader.withNextBatch { _ in 0 }) {

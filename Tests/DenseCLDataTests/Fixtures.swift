@@ -1,7 +1,6 @@
+import DenseCLData
 import Foundation
 import XCTest
-
-import DenseCLData
 
 /// Loads `Tests/Fixtures/data/<name>` (written by scripts/reference/make_augment_fixtures.py).
 func loadFixture<T: Decodable>(_ name: String, as type: T.Type, file: StaticString = #filePath) throws -> T {

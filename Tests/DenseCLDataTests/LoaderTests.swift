@@ -161,10 +161,12 @@ final class LoaderTests: XCTestCase {
         var full = [Float](repeating: 0, count: size * size * 3)
         var scaled = full
         full.withUnsafeMutableBufferPointer {
-            renderer.render(image, originalWidth: 640, originalHeight: 480, parameters: parameters, into: $0.baseAddress!)
+            renderer.render(
+                image, originalWidth: 640, originalHeight: 480, parameters: parameters, into: $0.baseAddress!)
         }
         scaled.withUnsafeMutableBufferPointer {
-            renderer.render(small, originalWidth: 640, originalHeight: 480, parameters: parameters, into: $0.baseAddress!)
+            renderer.render(
+                small, originalWidth: 640, originalHeight: 480, parameters: parameters, into: $0.baseAddress!)
         }
         // Normalised units (1 level = 1/255/0.225 ≈ 0.017): on average within ~3 levels; hard synthetic edges
         // differ most.

@@ -46,11 +46,15 @@ final class ScheduleTests: XCTestCase {
         XCTAssertNotEqual(p, sampler.parameters(epoch: 2, position: 7, view: 0, imageWidth: 500, imageHeight: 375))
         XCTAssertNotEqual(p, sampler.parameters(epoch: 1, position: 8, view: 0, imageWidth: 500, imageHeight: 375))
         XCTAssertNotEqual(
-            p, ViewSampler(options: sampler.options, seed: 6).parameters(
+            p,
+            ViewSampler(options: sampler.options, seed: 6).parameters(
                 epoch: 1, position: 7, view: 0, imageWidth: 500, imageHeight: 375))
 
         let n = 20_000
-        var jitter = 0, gray = 0, blur = 0, flip = 0
+        var jitter = 0
+        var gray = 0
+        var blur = 0
+        var flip = 0
         var orders = Set<[ColorJitterOperation]>()
         for i in 0..<n {
             let v = sampler.parameters(epoch: 0, position: i, view: i % 2, imageWidth: 500, imageHeight: 375)
