@@ -7,6 +7,8 @@
 #                                 [--threads 2] [--steps 10] [--rounds 3] [--out runs.jsonl]
 # --out keeps every run's JSON line (both implementations, in run order).
 # Needs: a release build (swift build -c release) and python3 with torch and torchvision (PYTHON overrides python3).
+# On AMD Zen 4, OPENBLAS_CORETYPE=Haswell makes OpenBLAS (ours only; PyTorch uses MKL/oneDNN) a few % faster; see
+# docs/performance.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
