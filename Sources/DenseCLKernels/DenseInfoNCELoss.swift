@@ -11,17 +11,18 @@
 /// `dq[r] = (w / (N·S²·T)) · [(p[r,0] − 1)·k⁺[r] + Σ_j p[r, 1+j]·queue2[:, j]]` with the caller's weight `w = λ`.
 ///
 /// This is DenseCL's largest extra cost: `(N·S²) × K` logits (1568 × 65536 in the official recipe) and their
-/// softmax gradient. It is computed in blocks of `blockRows` rows, each a GEMM, an in-place softmax and its
-/// gradient, and a second GEMM for `dq`, so only one `[blockRows, K]` block exists at a time, in a workspace of
-/// ``workspaceSize(rows:dim:negatives:blockRows:)`` allocated once by the caller. The blocks share
-/// ``InfoNCELoss``'s arithmetic, so the blocking changes nothing but memory (and speed: see
-/// ``InfoNCELoss/defaultBlockRows``).
+/// softmax gradient. It is computed in blocks of `blockRows` rows, each sweeping the queue in tiles of
+/// `negativeTile` negatives (a GEMM, the exponentials in place, a second GEMM adding to `dq`, with an online
+/// softmax), so only one `[blockRows, negativeTile]` tile exists at a time, in a workspace of
+/// ``workspaceSize(rows:dim:negatives:blockRows:negativeTile:)`` allocated once by the caller. It shares
+/// ``InfoNCELoss``'s arithmetic.
 public enum DenseInfoNCELoss {
     /// Scratch for `rows = N·S²` query rows (see ``InfoNCELoss/workspaceSize(rows:dim:negatives:blockRows:)``).
     public static func workspaceSize(
-        rows: Int, dim: Int, negatives: Int, blockRows: Int = InfoNCELoss.defaultBlockRows
+        rows: Int, dim: Int, negatives: Int, blockRows: Int = InfoNCELoss.defaultBlockRows,
+        negativeTile: Int = InfoNCELoss.defaultNegativeTile
     ) -> WorkspaceSize {
-        InfoNCELoss.workspaceSize(rows: rows, dim: dim, negatives: negatives, blockRows: blockRows)
+        InfoNCELoss.workspaceSize(rows: rows, dim: dim, negatives: negatives, blockRows: blockRows, negativeTile: negativeTile)
     }
 
     /// The dense loss (mean over `samples · positions` rows) and its monitoring statistics.
@@ -32,12 +33,13 @@ public enum DenseInfoNCELoss {
         samples: Int, positions: Int, dim: Int, negatives: Int, temperature: Float,
         queryGrid: UnsafePointer<Float>, keyGrid: UnsafePointer<Float>, matches: UnsafePointer<Int32>,
         queue: UnsafePointer<Float>, workspace: Workspace,
-        blockRows: Int = InfoNCELoss.defaultBlockRows, context: ComputeContext
+        blockRows: Int = InfoNCELoss.defaultBlockRows, negativeTile: Int = InfoNCELoss.defaultNegativeTile,
+        context: ComputeContext
     ) -> InfoNCELoss.Result {
         ContrastiveCrossEntropy.run(
             rows: samples * positions, dim: dim, negatives: negatives, temperature: temperature, query: queryGrid,
             queue: queue, positive: matchedKey(positions: positions, dim: dim, keyGrid: keyGrid, matches: matches),
-            workspace: workspace, blockRows: blockRows, gradient: nil, context: context)
+            workspace: workspace, blockRows: blockRows, negativeTile: negativeTile, gradient: nil, context: context)
     }
 
     /// The dense loss, and its gradient into `dQueryGrid [N·S², D]` scaled by `weight` (the caller's λ), written
@@ -46,13 +48,13 @@ public enum DenseInfoNCELoss {
         samples: Int, positions: Int, dim: Int, negatives: Int, temperature: Float,
         queryGrid: UnsafePointer<Float>, keyGrid: UnsafePointer<Float>, matches: UnsafePointer<Int32>,
         queue: UnsafePointer<Float>, workspace: Workspace,
-        blockRows: Int = InfoNCELoss.defaultBlockRows,
+        blockRows: Int = InfoNCELoss.defaultBlockRows, negativeTile: Int = InfoNCELoss.defaultNegativeTile,
         weight: Float, dQueryGrid: UnsafeMutablePointer<Float>, update: GradientUpdate, context: ComputeContext
     ) -> InfoNCELoss.Result {
         ContrastiveCrossEntropy.run(
             rows: samples * positions, dim: dim, negatives: negatives, temperature: temperature, query: queryGrid,
             queue: queue, positive: matchedKey(positions: positions, dim: dim, keyGrid: keyGrid, matches: matches),
-            workspace: workspace, blockRows: blockRows,
+            workspace: workspace, blockRows: blockRows, negativeTile: negativeTile,
             gradient: .init(weight: weight, dQuery: dQueryGrid, update: update), context: context)
     }
 

@@ -13,11 +13,15 @@ import Foundation
 /// outputs of the momentum encoder): with `p = softmax(logits)` and the caller's loss weight `w` (`1 − λ`),
 /// `dq[n] = (w / (N·T)) · [(p[n,0] − 1)·k[n] + Σ_j p[n, 1+j]·queue[:, j]]`.
 ///
-/// Rows are processed in blocks of `blockRows`: one GEMM for the block's `[blockRows, K]` negative logits, the
-/// softmax in place (rows split over the context's threads), then one GEMM for the block's `dq`. So the
-/// `[N, 1+K]` logits are never materialised at once; the workspace is about `blockRows·(K + D + 2)` floats and
-/// `3·blockRows` doubles (see ``workspaceSize(rows:dim:negatives:blockRows:)``). Per-row losses are summed in
-/// Double in row order, so the result does not depend on the thread count or the block size.
+/// Rows are processed in blocks of `blockRows`, and for each block the queue is swept once in tiles of
+/// `negativeTile` negatives with an online softmax (see `ContrastiveCrossEntropy`): per tile, one GEMM for the
+/// `[blockRows, negativeTile]` logits, the exponentials in place (rows split over the context's threads) and one
+/// GEMM adding the tile's share of `dq`. So the `[N, 1+K]` logits are never materialised, a tile stays in cache
+/// between its two GEMMs, and the queue is read once per block; the workspace is
+/// `blockRows·(negativeTile + D)` floats and `6·blockRows` doubles (see
+/// ``workspaceSize(rows:dim:negatives:blockRows:negativeTile:)``). Per-row losses are summed in Double in row
+/// order and each row's sums run in tile order, so the result does not depend on the thread count or the block
+/// size.
 public enum InfoNCELoss {
     /// The loss and monitoring statistics of one evaluation.
     public struct Result: Sendable, Equatable {
@@ -29,32 +33,41 @@ public enum InfoNCELoss {
         public var negativeMean: Double
     }
 
-    /// Rows per block when the caller does not choose. Each block streams the whole queue through two GEMMs, so
-    /// small blocks are memory-bound: at D = 128, K = 65,536 on one core (`densecl bench losses --block-rows`),
-    /// 64 rows cost 1.35x the unblocked time, 256 rows 1.04x, for a 64 MiB block instead of 392 MiB.
-    public static let defaultBlockRows = 256
+    /// Rows per block when the caller does not choose. With the queue swept in tiles the block no longer sets the
+    /// memory traffic; larger blocks give the GEMMs more rows per call (the workspace grows by
+    /// `negativeTile + D` floats per row).
+    public static let defaultBlockRows = 512
 
-    /// Scratch for ``forward(rows:dim:negatives:temperature:query:key:queue:workspace:blockRows:context:)`` and
-    /// ``forwardBackward(rows:dim:negatives:temperature:query:key:queue:workspace:blockRows:weight:dQuery:update:context:)``:
-    /// one `[blockRows, K]` block of logits, two coefficients per row, one `[blockRows, D]` product, and three
-    /// Double statistics per row.
-    public static func workspaceSize(rows: Int, dim: Int, negatives: Int, blockRows: Int = defaultBlockRows) -> WorkspaceSize {
-        ContrastiveCrossEntropy.workspaceSize(rows: rows, dim: dim, negatives: negatives, blockRows: blockRows)
+    /// Negatives per tile when the caller does not choose: a `[blockRows, tile]` tile of logits and the queue's
+    /// `[D, tile]` slice should stay in the core's cache between the tile's two GEMMs.
+    public static let defaultNegativeTile = 512
+
+    /// Scratch for ``forward(rows:dim:negatives:temperature:query:key:queue:workspace:blockRows:negativeTile:context:)``
+    /// and ``forwardBackward(rows:dim:negatives:temperature:query:key:queue:workspace:blockRows:negativeTile:weight:dQuery:update:context:)``:
+    /// one `[blockRows, negativeTile]` tile of logits, one `[blockRows, D]` product, and six Double values per row.
+    public static func workspaceSize(
+        rows: Int, dim: Int, negatives: Int, blockRows: Int = defaultBlockRows, negativeTile: Int = defaultNegativeTile
+    ) -> WorkspaceSize {
+        ContrastiveCrossEntropy.workspaceSize(
+            rows: rows, dim: dim, negatives: negatives, blockRows: blockRows, negativeTile: negativeTile)
     }
 
     /// The loss of `q` against its positive `k` and the `queue` negatives.
     /// - Parameters:
     ///   - rows: N; `dim`: D; `negatives`: K.
     ///   - query: `q [N, D]`; `key`: `k [N, D]`; `queue`: `[D, K]`.
-    ///   - workspace: at least ``workspaceSize(rows:dim:negatives:blockRows:)``; contents undefined afterwards.
+    ///   - workspace: at least ``workspaceSize(rows:dim:negatives:blockRows:negativeTile:)``; contents undefined
+    ///     afterwards.
     public static func forward(
         rows: Int, dim: Int, negatives: Int, temperature: Float,
         query: UnsafePointer<Float>, key: UnsafePointer<Float>, queue: UnsafePointer<Float>,
-        workspace: Workspace, blockRows: Int = defaultBlockRows, context: ComputeContext
+        workspace: Workspace, blockRows: Int = defaultBlockRows, negativeTile: Int = defaultNegativeTile,
+        context: ComputeContext
     ) -> Result {
         ContrastiveCrossEntropy.run(
             rows: rows, dim: dim, negatives: negatives, temperature: temperature, query: query, queue: queue,
-            positive: { key + $0 * dim }, workspace: workspace, blockRows: blockRows, gradient: nil, context: context)
+            positive: { key + $0 * dim }, workspace: workspace, blockRows: blockRows, negativeTile: negativeTile,
+            gradient: nil, context: context)
     }
 
     /// The loss, and its gradient into `dQuery [N, D]` scaled by `weight` (the caller's `1 − λ`), written or added
@@ -62,12 +75,12 @@ public enum InfoNCELoss {
     public static func forwardBackward(
         rows: Int, dim: Int, negatives: Int, temperature: Float,
         query: UnsafePointer<Float>, key: UnsafePointer<Float>, queue: UnsafePointer<Float>,
-        workspace: Workspace, blockRows: Int = defaultBlockRows,
+        workspace: Workspace, blockRows: Int = defaultBlockRows, negativeTile: Int = defaultNegativeTile,
         weight: Float, dQuery: UnsafeMutablePointer<Float>, update: GradientUpdate, context: ComputeContext
     ) -> Result {
         ContrastiveCrossEntropy.run(
             rows: rows, dim: dim, negatives: negatives, temperature: temperature, query: query, queue: queue,
-            positive: { key + $0 * dim }, workspace: workspace, blockRows: blockRows,
+            positive: { key + $0 * dim }, workspace: workspace, blockRows: blockRows, negativeTile: negativeTile,
             gradient: .init(weight: weight, dQuery: dQuery, update: update), context: context)
     }
 }
@@ -75,10 +88,13 @@ public enum InfoNCELoss {
 /// The blockwise softmax cross-entropy with label 0 shared by ``InfoNCELoss`` and ``DenseInfoNCELoss``; they
 /// differ only in where each row's positive key is.
 ///
-/// Per block of `m` rows: `E = l_neg` by one GEMM; then per row (in parallel) the largest logit,
-/// `E ← exp(E/T − max)` in place, the row's loss, `f_r = scale / Σ exp` and `g⁺_r = (p[r,0] − 1) · scale`;
-/// then `tmp = E · queueᵀ` by one GEMM and `dq[r] (=|+=) f_r · tmp[r] + g⁺_r · k⁺[r]`. Scaling the `[m, D]`
-/// product instead of the `[m, K]` block saves a pass over the block.
+/// Rows go in blocks of `m`; for each block the queue is swept once, in tiles of `w` negatives (an online softmax,
+/// as in flash attention): `E = q_block · queue[:, tile]` by one GEMM into a `[m, w]` tile that stays in cache;
+/// per row (in parallel) the running maximum `M` of the logits (started at the positive's), with the sums and the
+/// product rescaled by `exp(M_old − M)` when it grows, `E ← exp(E/T − M)` in place and its sum; then
+/// `product += E · queue[:, tile]ᵀ` by one GEMM. After the sweep `Σ exp = positive + Σ tiles` is final, and
+/// `dq[r] (=|+=) f_r · product[r] + g⁺_r · k⁺[r]` with `f_r = scale / Σ exp`, `g⁺_r = (p[r,0] − 1) · scale`.
+/// The `[N, K]` logits never exist in memory and the queue is read once per block instead of twice.
 enum ContrastiveCrossEntropy {
     struct Gradient {
         var weight: Float
@@ -86,30 +102,30 @@ enum ContrastiveCrossEntropy {
         var update: GradientUpdate
     }
 
-    static func workspaceSize(rows: Int, dim: Int, negatives: Int, blockRows: Int) -> WorkspaceSize {
-        let block = min(rows, blockRows)
-        return WorkspaceSize(floats: block * negatives + 2 * block + block * dim, doubles: 3 * block)
+    static func workspaceSize(rows: Int, dim: Int, negatives: Int, blockRows: Int, negativeTile: Int) -> WorkspaceSize {
+        let block = min(rows, blockRows), tile = min(negatives, negativeTile)
+        return WorkspaceSize(floats: block * tile + block * dim, doubles: 6 * block)
     }
 
     /// - Parameter positive: the positive key row (`D` floats) of query row `r`; called concurrently.
     static func run(
         rows: Int, dim: Int, negatives: Int, temperature: Float,
         query: UnsafePointer<Float>, queue: UnsafePointer<Float>, positive: (Int) -> UnsafePointer<Float>,
-        workspace: Workspace, blockRows: Int, gradient: Gradient?, context: ComputeContext
+        workspace: Workspace, blockRows: Int, negativeTile: Int, gradient: Gradient?, context: ComputeContext
     ) -> InfoNCELoss.Result {
-        precondition(rows >= 1 && dim >= 1 && negatives >= 1 && blockRows >= 1, "InfoNCE: sizes must be positive")
+        precondition(rows >= 1 && dim >= 1 && negatives >= 1 && blockRows >= 1 && negativeTile >= 1, "InfoNCE: sizes must be positive")
         precondition(temperature > 0 && temperature.isFinite, "InfoNCE: temperature must be positive")
         let (d, k) = (dim, negatives)
         precondition(
-            workspace.holds(workspaceSize(rows: rows, dim: d, negatives: k, blockRows: blockRows)),
-            "InfoNCE: workspace smaller than workspaceSize(rows:dim:negatives:blockRows:)")
-        let block = min(rows, blockRows)
-        let logits = workspace.floats.baseAddress!  // [block, K]: negative logits, then their exponentials
-        let rowFactors = logits + block * k  // [block]: scale / Σ exp
-        let positiveCoefficients = rowFactors + block  // [block]: (p[r, 0] − 1) · scale
-        let product = positiveCoefficients + block  // [block, D]: exp(logits) · queueᵀ
-        let rowLosses = workspace.doubles.baseAddress!  // [block] each: loss, positive and negative sums
+            workspace.holds(workspaceSize(rows: rows, dim: d, negatives: k, blockRows: blockRows, negativeTile: negativeTile)),
+            "InfoNCE: workspace smaller than workspaceSize(rows:dim:negatives:blockRows:negativeTile:)")
+        let block = min(rows, blockRows), tile = min(k, negativeTile)
+        let logits = workspace.floats.baseAddress!  // [block, tile]: one tile of negative logits, then their exps
+        let product = logits + block * tile  // [block, D]: Σ_j exp(logit_j/T − M) · queue[:, j]
+        // [block] each: loss, positive dot, negatives' sum, positive dot / T, running maximum M, Σ exp(logit/T − M)
+        let rowLosses = workspace.doubles.baseAddress!
         let rowPositives = rowLosses + block, rowNegatives = rowPositives + block
+        let rowMaxima = rowNegatives + block, rowSums = rowMaxima + block
         let inverseT = 1 / Double(temperature)
         // d loss_mean / d logit, times the weight, times 1/T for the chain rule through logits = dots / T.
         let scale = gradient.map { Double($0.weight) / (Double(rows) * Double(temperature)) } ?? 0
@@ -118,49 +134,61 @@ enum ContrastiveCrossEntropy {
         var start = 0
         while start < rows {
             let m = min(block, rows - start)
-            // l_neg for the block: [m, D] x [D, K] -> [m, K] (raw dot products; divided by T below).
-            Gemm.multiply(
-                transposeA: false, transposeB: false, m: m, n: k, k: d, a: query + start * d, lda: d,
-                b: queue, ldb: k, beta: 0, c: logits, ldc: k)
-            context.parallelFor(m) { _, range in
-                for i in range {
-                    let r = start + i
-                    let q = query + r * d, kPositive = positive(r), row = logits + i * k
-                    var dot = 0.0
-                    for c in 0..<d { dot += Double(q[c]) * Double(kPositive[c]) }
-                    // The largest logit (T > 0 keeps the order of the dots), and the negatives' sum for monitoring.
-                    let (largestNegative, rowSum) = SoftmaxRow.maximumAndSum(row, count: k)
-                    let shift = max(dot, Double(largestNegative)) * inverseT
-                    let positiveExp = exp(dot * inverseT - shift)
-                    let expSum = positiveExp
-                        + SoftmaxRow.exponentiate(row, count: k, scale: Float(inverseT), shift: Float(shift))
-                    rowLosses[i] = log(expSum) + shift - dot * inverseT
-                    rowPositives[i] = dot
-                    rowNegatives[i] = rowSum
-                    rowFactors[i] = Float(scale / expSum)
-                    positiveCoefficients[i] = Float((positiveExp / expSum - 1) * scale)
+            // The positive logit starts each row's running maximum: its exp is 1.
+            for i in 0..<m {
+                let q = query + (start + i) * d, kPositive = positive(start + i)
+                var dot = 0.0
+                for c in 0..<d { dot += Double(q[c]) * Double(kPositive[c]) }
+                rowPositives[i] = dot
+                rowMaxima[i] = dot * inverseT
+                rowSums[i] = 1
+                rowNegatives[i] = 0
+            }
+            var first = 0
+            while first < k {
+                let w = min(tile, k - first)
+                // l_neg for the block and tile: [m, D] x [D, w] -> [m, w] (raw dot products; divided by T below).
+                Gemm.multiply(
+                    transposeA: false, transposeB: false, m: m, n: w, k: d, a: query + start * d, lda: d,
+                    b: queue + first, ldb: k, beta: 0, c: logits, ldc: w)
+                context.parallelFor(m, minimumChunk: 8) { _, range in
+                    for i in range {
+                        let row = logits + i * w
+                        let (largest, tileSum) = SoftmaxRow.maximumAndSum(row, count: w)
+                        rowNegatives[i] += tileSum
+                        let shift = max(rowMaxima[i], Double(largest) * inverseT)
+                        if shift > rowMaxima[i] {
+                            let rescale = exp(rowMaxima[i] - shift)
+                            rowSums[i] *= rescale
+                            if gradient != nil, first > 0 {
+                                let p = product + i * d, factor = Float(rescale)
+                                for c in 0..<d { p[c] *= factor }
+                            }
+                            rowMaxima[i] = shift
+                        }
+                        rowSums[i] += SoftmaxRow.exponentiate(row, count: w, scale: Float(inverseT), shift: Float(shift))
+                    }
                 }
+                if gradient != nil {
+                    // product [m, D] (+)= exp(logits) [m, w] x queue[:, tile]ᵀ [w, D]
+                    Gemm.multiply(
+                        transposeA: false, transposeB: true, m: m, n: d, k: w, a: logits, lda: w, b: queue + first,
+                        ldb: k, beta: first == 0 ? 0 : 1, c: product, ldc: d)
+                }
+                first += w
             }
             for i in 0..<m {  // in row order: the sums do not depend on the thread count
-                lossSum += rowLosses[i]
+                let positiveExp = exp(rowPositives[i] * inverseT - rowMaxima[i])
+                lossSum += log(rowSums[i]) + rowMaxima[i] - rowPositives[i] * inverseT
                 positiveSum += rowPositives[i]
                 negativeSum += rowNegatives[i]
-            }
-            if let g = gradient {
-                // product [m, D] = exp(logits) [m, K] x queueᵀ [K, D]
-                Gemm.multiply(
-                    transposeA: false, transposeB: true, m: m, n: d, k: k, a: logits, lda: k, b: queue, ldb: k,
-                    beta: 0, c: product, ldc: d)
-                context.parallelFor(m, minimumChunk: 16) { _, range in
-                    for i in range {
-                        let dq = g.dQuery + (start + i) * d, kPositive = positive(start + i), p = product + i * d
-                        let (f, c0) = (rowFactors[i], positiveCoefficients[i])
-                        if g.update == .accumulate {
-                            for c in 0..<d { dq[c] += f * p[c] + c0 * kPositive[c] }
-                        } else {
-                            for c in 0..<d { dq[c] = f * p[c] + c0 * kPositive[c] }
-                        }
-                    }
+                guard let g = gradient else { continue }
+                let dq = g.dQuery + (start + i) * d, kPositive = positive(start + i), p = product + i * d
+                let f = Float(scale / rowSums[i]), c0 = Float((positiveExp / rowSums[i] - 1) * scale)
+                if g.update == .accumulate {
+                    for c in 0..<d { dq[c] += f * p[c] + c0 * kPositive[c] }
+                } else {
+                    for c in 0..<d { dq[c] = f * p[c] + c0 * kPositive[c] }
                 }
             }
             start += m

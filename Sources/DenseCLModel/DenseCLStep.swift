@@ -189,6 +189,15 @@ public final class DenseCLStep {
     /// Phase 4: both losses on the current ``keys`` and queues, then the backward pass into ``gradients`` (zeroed
     /// first). `lambda` must be the one given to ``forwardQuery(lambda:)``.
     public func lossesAndBackward(lambda: Double) -> DenseCLLosses {
+        let losses = computeLosses(lambda: lambda)
+        backward(lambda: lambda)
+        return losses
+    }
+
+    /// Phase 4, first half: both losses and their gradients with respect to the normalised query embeddings, on
+    /// the current ``keys`` and queues (which may be enqueued into afterwards: ``backward(lambda:)`` does not read
+    /// them). `lambda` must be the one given to ``forwardQuery(lambda:)``.
+    public func computeLosses(lambda: Double) -> DenseCLLosses {
         guard let dense = try? denseLoss(lambda) else { preconditionFailure("λ \(lambda) was not validated") }
         let (n, d, k) = (configuration.batch, state.layout.neck.dim, state.queue.length)
         let temperature = Float(configuration.temperature)
@@ -209,6 +218,14 @@ public final class DenseCLStep {
                 queue: state.denseQueue.values.baseAddress!, workspace: lossWorkspace,
                 weight: Float(lambda), dQueryGrid: dQueryGrid.baseAddress!, update: .overwrite, context: context)
         }
+        return DenseCLLosses(lambda: lambda, global: global, dense: denseResult)
+    }
+
+    /// Phase 4, second half: the backward pass from the loss gradients of ``computeLosses(lambda:)`` through the
+    /// query encoder into ``gradients`` (zeroed first), with the same `lambda`.
+    public func backward(lambda: Double) {
+        guard let dense = try? denseLoss(lambda) else { preconditionFailure("λ \(lambda) was not validated") }
+        let (n, d) = (configuration.batch, state.layout.neck.dim)
         gradients.zero()
         L2Normalize.backward(
             rows: n, channels: d, output: queryEmbeddings.baseAddress!, norms: queryNorms.baseAddress!,
@@ -219,7 +236,6 @@ public final class DenseCLStep {
                 dOutput: dQueryGrid.baseAddress!, dInput: dDense.baseAddress!, update: .overwrite, context: context)
         }
         query.backward(dGlobal: dGlobal.baseAddress!, dDense: dense ? UnsafePointer(dDense.baseAddress!) : nil)
-        return DenseCLLosses(lambda: lambda, global: global, dense: denseResult)
     }
 
     /// Phase 5, one process: this batch's global keys into `queue` and pooled dense keys into `queue2` (the

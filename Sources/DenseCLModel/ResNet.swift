@@ -71,6 +71,8 @@ public final class ResNet {
     let workspace: Workspace
     /// The mode and group count of the last forward (backward needs its caches).
     private(set) var lastForward: (mode: BatchNormMode, groups: Int)?
+    /// When set, `forward` and `backward` add the time of each of their operations to it (benchmarks only).
+    public var profile: LayerProfile?
 
     /// - Parameters:
     ///   - prefix: the prefix this backbone's tensors were declared with in the arenas.
@@ -183,7 +185,9 @@ public final class ResNet {
     public func forward(mode: BatchNormMode, groups: Int = 1) throws(ModelError) {
         try validate(groups: groups, mode: mode)
         context.activate()
-        for step in program.steps {
+        for (index, step) in program.steps.enumerated() {
+            let started = profile?.start()
+            defer { profile?.stop(started, step: index, direction: .forward) }
             switch step {
             case .convolution(let unit, let x, let y):
                 Conv2d.forward(

@@ -14,6 +14,8 @@ extension ResNet {
         context.activate()
         for (s, step) in program.steps.enumerated().reversed() {
             let dY = step.output == program.output ? dOutput : UnsafePointer(gradient(step.output))
+            let started = profile?.start()
+            defer { profile?.stop(started, step: s, direction: .backward) }
             switch step {
             case .convolution(let unit, let x, _):
                 let shape = program.convolutions[unit]

@@ -16,6 +16,7 @@ struct BenchLosses: ParsableCommand {
     @Option(help: "Backbone channels for the correspondence (C).") var channels = 2048
     @Option(help: "Queue length (K).") var negatives = 65536
     @Option(help: "Rows per block of the dense loss.") var blockRows = InfoNCELoss.defaultBlockRows
+    @Option(help: "Negatives per tile of the losses' queue sweep.") var negativeTile = InfoNCELoss.defaultNegativeTile
     @Option(help: "Timed repetitions (the median is reported).") var repeats = 5
     @Option(help: "Threads (OpenBLAS and the kernels' loops).") var threads = 1
     @Flag(help: "A short run: K = 8192 and 3 repetitions.") var quick = false
@@ -33,17 +34,21 @@ struct BenchLosses: ParsableCommand {
         let matches = (0..<rows).map { _ in Int32(rng.nextInt(below: p)) }
         var dq = [Float](repeating: 0, count: rows * d)
         let workspace = Workspace.allocate(
-            DenseInfoNCELoss.workspaceSize(rows: rows, dim: d, negatives: k, blockRows: blockRows)
+            DenseInfoNCELoss.workspaceSize(rows: rows, dim: d, negatives: k, blockRows: blockRows, negativeTile: negativeTile)
                 .union(DenseCorrespondence.workspaceSize(samples: n, positions: p)))
         defer { workspace.deallocate() }
         var matchOut = [Int32](repeating: 0, count: rows)
-        print("shapes: N \(n), S² \(p), D \(d), C \(c), K \(k), block \(blockRows) rows, \(threads) thread(s); median of \(repeats)")
+        print("shapes: N \(n), S² \(p), D \(d), C \(c), K \(k), block \(blockRows) rows, tile \(negativeTile) negatives, \(threads) thread(s); median of \(repeats)")
 
-        // The two GEMMs of the dense loss alone, block by block: the floor the fused kernel is measured against.
+        // The two GEMMs of the dense loss alone, block by block over the whole queue: the floor the fused kernel is
+        // measured against.
+        let blockLogits = UnsafeMutableBufferPointer<Float>.allocate(capacity: min(blockRows, rows) * k)
+        blockLogits.initialize(repeating: 0)
+        defer { blockLogits.deallocate() }
         let gemmSeconds = median(repeats) {
             qGrid.withUnsafeBufferPointer { q in
                 dq.withUnsafeMutableBufferPointer { out in
-                    let logits = workspace.floats.baseAddress!
+                    let logits = blockLogits.baseAddress!
                     var start = 0
                     while start < rows {
                         let m = min(blockRows, rows - start)
@@ -61,13 +66,15 @@ struct BenchLosses: ParsableCommand {
         let denseSeconds = median(repeats) {
             _ = DenseInfoNCELoss.forwardBackward(
                 samples: n, positions: p, dim: d, negatives: k, temperature: 0.2, queryGrid: qGrid, keyGrid: kGrid,
-                matches: matches, queue: queue, workspace: workspace, blockRows: blockRows, weight: 0.5,
+                matches: matches, queue: queue, workspace: workspace, blockRows: blockRows, negativeTile: negativeTile,
+                weight: 0.5,
                 dQueryGrid: &dq, update: .overwrite, context: context)
         }
         let globalSeconds = median(repeats) {
             _ = InfoNCELoss.forwardBackward(
                 rows: n, dim: d, negatives: k, temperature: 0.2, query: qGrid, key: kGrid, queue: queue,
-                workspace: workspace, blockRows: blockRows, weight: 0.5, dQuery: &dq, update: .overwrite,
+                workspace: workspace, blockRows: blockRows, negativeTile: negativeTile, weight: 0.5, dQuery: &dq,
+                update: .overwrite,
                 context: context)
         }
         let matchSeconds = median(repeats) {

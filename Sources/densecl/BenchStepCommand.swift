@@ -1,116 +1,96 @@
 import ArgumentParser
+import DenseCLCore
 import DenseCLKernels
 import DenseCLModel
-import DenseCLCore
 import Foundation
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// `densecl bench step`: images per second of one whole DenseCL (or MoCo-v2) training step in one process, timed
-/// phase by phase; the same step, shapes and JSON fields as `scripts/bench/torch_step.py`, which
-/// `scripts/bench/compare.sh` runs in alternation with this.
+/// `densecl bench step`: a whole DenseCL (or MoCo-v2) training step on in-memory tensors, timed by phase, with its
+/// achieved GFLOP/s next to the best `cblas_sgemm` rate of this machine. `scripts/bench/torch_step.py` runs the same
+/// step in PyTorch with the same options and JSON keys; `scripts/bench/compare.sh` alternates the two.
 struct BenchStep: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "step",
-        abstract: "Images/s of one DenseCL training step (query forward, EMA, key forward, losses, backward, SGD).")
+        abstract: "Time a full DenseCL / MoCo-v2 training step (no data loading); GFLOP/s next to the sgemm limit.",
+        discussion: """
+            The step is the official one at world size 1: query forward, EMA of the key encoder, key forward, \
+            global (and dense) InfoNCE against queues of --queue keys, enqueue, backward, SGD. Inputs are random. \
+            --workers N runs N processes of 1 thread each at once (without communication between them: an upper \
+            bound of data-parallel scaling) next to 1 process x 1 thread and 1 process x N threads.
+            """)
 
-    @Option(help: "resnet18, resnet34, resnet50 or resnet101.") var arch = "resnet18"
-    @Option(help: "Square image side.") var imageSize = 96
-    @Option(help: "Samples per step (N).") var batch = 32
-    @Option(help: "densecl (λ = 0.5) or mocov2 (λ = 0: no dense head).") var mode = "densecl"
-    @Option(help: "Threads for BLAS and the kernels' loops.") var threads = 2
-    @Option(help: "Timed steps (the median is reported).") var steps = 10
-    @Option(help: "Untimed steps first.") var warmup = 2
-    @Option(help: "Queue length K.") var queue = 65536
-    @Option(help: "Embedding width D.") var featDim = 128
-    @Option(help: "Neck hidden width; 0 = the C5 width (512 for ResNet-18/34, 2048 for ResNet-50/101).") var hidDim = 0
-    @Option(help: "BatchNorm groups G (shuffle-BN emulation).") var bnGroups = 1
-    @Flag(help: "Print one JSON object instead of a table.") var json = false
+    @Option(help: "resnet18, resnet34, resnet50 or resnet101.")
+    var arch = "resnet18"
 
-    struct Report: Encodable {
-        var impl = "swift"
-        var arch: String, imageSize: Int, batch: Int, mode: String, threads: Int, bnGroups: Int
-        var imgPerS: Double, stepS: Double, peakRssMb: Double
-        var phasesS: [String: Double]
+    @Option(help: "Square input side in pixels.")
+    var imageSize = 96
 
-        enum CodingKeys: String, CodingKey {
-            case impl, arch, batch, mode, threads
-            case imageSize = "image_size", bnGroups = "bn_groups", imgPerS = "img_per_s", stepS = "step_s"
-            case peakRssMb = "peak_rss_mb", phasesS = "phases_s"
-        }
-    }
+    @Option(help: "Images per step.")
+    var batch = 32
+
+    @Option(help: "densecl (λ = 0.5, dense head and dense loss) or mocov2 (λ = 0, no dense branch).")
+    var mode = "densecl"
+
+    @Option(help: "Threads for BLAS and the kernels.")
+    var threads = 2
+
+    @Option(help: "Timed steps (the median is reported).")
+    var steps = 10
+
+    @Option(help: "Untimed steps first.")
+    var warmup = 2
+
+    @Option(help: "Queue length K of both negative queues.")
+    var queue = 65536
+
+    @Option(help: "Embedding width D.")
+    var featDim = 128
+
+    @Option(help: "Hidden width of the neck; 0 = the C5 width (512 for ResNet-18/34, 2048 for ResNet-50/101).")
+    var hidDim = 0
+
+    @Option(help: "Processes of 1 thread each to run at once (scaling measurement); 1 = this process only.")
+    var workers = 1
+
+    @Flag(help: "Per-layer time and GFLOP/s of both backbones, by direction.")
+    var profile = false
+
+    @Flag(help: "Print one JSON object instead of a table.")
+    var json = false
+
+    @Flag(help: "Skip the square sgemm measurement (the GEMM limit).")
+    var noSgemm = false
 
     func validate() throws {
-        guard ["densecl", "mocov2"].contains(mode) else { throw ValidationError("--mode must be densecl or mocov2") }
-        guard steps >= 1, warmup >= 0, batch >= 1, imageSize >= 1 else {
-            throw ValidationError("--steps, --batch and --image-size must be positive, --warmup non-negative")
+        guard ["densecl", "mocov2"].contains(mode) else { throw ValidationError("--mode must be densecl or mocov2, not '\(mode)'") }
+        guard batch >= 1, imageSize >= 1, steps >= 1, warmup >= 0 else {
+            throw ValidationError("--batch, --image-size and --steps must be at least 1, --warmup at least 0")
         }
+        guard queue >= 1, featDim >= 1, hidDim >= 0 else { throw ValidationError("--queue and --feat-dim must be at least 1") }
+        guard (1...64).contains(workers) else { throw ValidationError("--workers must be between 1 and 64") }
+        guard !(profile && workers > 1) else { throw ValidationError("--profile runs in one process: drop --workers") }
     }
 
     func run() throws {
-        let architecture = try ResNetArchitecture(parsing: arch)
-        let context = try ComputeContext(threads: threads)
-        let hidden = hidDim > 0 ? hidDim : architecture.configuration.outputChannels
-        let state = DenseCLState(
-            layout: DenseCLEncoderLayout(architecture: architecture, hidden: hidden, dim: featDim), queueLength: queue)
-        state.initialize(seed: 0)
-        var configuration = DenseCLStepConfiguration(batch: batch, imageHeight: imageSize, imageWidth: imageSize)
-        configuration.lossLambda = mode == "densecl" ? 0.5 : 0
-        configuration.bnGroups = bnGroups
-        let step = try DenseCLStep(state: state, configuration: configuration, context: context)
-        var rng = CounterRNG(seed: 1, domain: .synthetic)
-        for i in step.queryImages.indices { step.queryImages[i] = Float(rng.uniform(-2, 2)) }
-        for i in step.keyImages.indices { step.keyImages[i] = Float(rng.uniform(-2, 2)) }
-
-        let lambda = configuration.lossLambda
-        let phaseNames = ["query_forward", "ema", "key_forward", "losses_backward", "enqueue", "optimizer"]
-        var phases = [String: [Double]](), totals: [Double] = []
-        for s in 0..<(warmup + steps) {
-            var times: [Double] = []
-            func timed(_ body: () throws -> Void) rethrows {
-                let start = DispatchTime.now().uptimeNanoseconds
-                try body()
-                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
-            }
-            try timed { try step.forwardQuery(lambda: lambda) }
-            timed { step.updateKeyEncoder() }
-            try timed { try step.forwardKeys(step: s, seed: 0) }
-            timed { _ = step.lossesAndBackward(lambda: lambda) }
-            timed { step.enqueueKeys() }
-            timed { step.applyUpdate(learningRate: 0.03) }
-            guard s >= warmup else { continue }
-            for (name, t) in zip(phaseNames, times) { phases[name, default: []].append(t) }
-            totals.append(times.reduce(0, +))
-        }
-        let stepSeconds = median(totals)
-        let report = Report(
-            arch: arch, imageSize: imageSize, batch: batch, mode: mode, threads: threads, bnGroups: bnGroups,
-            imgPerS: Double(batch) / stepSeconds, stepS: stepSeconds, peakRssMb: peakResidentMegabytes(),
-            phasesS: phases.mapValues(median))
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        if workers > 1 {
+            try StepScaling(command: self).run()
             return
         }
-        print("densecl \(arch) \(imageSize)px batch \(batch) \(mode) threads \(threads) bn_groups \(bnGroups), median of \(steps) steps")
-        print(String(format: "  %.1f img/s, step %.0f ms, peak RSS %.0f MB", report.imgPerS, stepSeconds * 1e3, report.peakRssMb))
-        for name in phaseNames {
-            print("  " + name.padding(toLength: 16, withPad: " ", startingAt: 0) + String(format: "%8.1f ms", report.phasesS[name]! * 1e3))
+        let architecture = try ResNetArchitecture(parsing: arch)
+        let context = try ComputeContext(threads: threads)
+        let measurement = try StepBenchmark.measure(options: self, architecture: architecture, context: context)
+        if json {
+            print(try measurement.jsonString())
+        } else {
+            measurement.printTable(options: self)
         }
     }
 
-    private func median(_ values: [Double]) -> Double {
-        let sorted = values.sorted()
-        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-    }
-
-    /// The process's peak resident set (Linux reports `ru_maxrss` in KiB).
-    private func peakResidentMegabytes() -> Double {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Double(usage.ru_maxrss) / 1024
+    /// The arguments that reproduce this run in a child process with another thread count.
+    func childArguments(threads: Int) -> [String] {
+        [
+            "bench", "step", "--arch", arch, "--image-size", "\(imageSize)", "--batch", "\(batch)", "--mode", mode,
+            "--threads", "\(threads)", "--steps", "\(steps)", "--warmup", "\(warmup)", "--queue", "\(queue)",
+            "--feat-dim", "\(featDim)", "--hid-dim", "\(hidDim)", "--json", "--no-sgemm",
+        ]
     }
 }

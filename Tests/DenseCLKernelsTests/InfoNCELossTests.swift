@@ -81,6 +81,54 @@ final class InfoNCELossTests: XCTestCase {
         }
     }
 
+    func testGradientWithNarrowNegativeTilesMatchesCentralDifferences() {
+        // Tiles of 1 and 3 negatives make the running maximum grow many times per row, so every rescaling of the
+        // partial sums and of the partial dq product is exercised (a missing or doubled rescale is off by > 1e-2).
+        for (index, (n, d, k, t)) in Self.shapes.enumerated() where k > 1 {
+            for tile in [1, 3] {
+                let data = ContrastiveLossData(rows: n, dim: d, negatives: k, seed: 300 + UInt64(index))
+                let (result, dq) = data.runGlobalWithGradient(
+                    temperature: t, weight: 0.7, accumulate: false, negativeTile: tile)
+                let expected = data.referenceLoss(temperature: Double(t))
+                // As in testForwardMatchesTheDoubleOracle: float32 dots and expf, relative ~1e-6.
+                XCTAssertEqual(result.loss, expected, accuracy: 1e-5 * max(1, expected), "shape \(n)x\(d)x\(k), tile \(tile)")
+                let numerical = data.numericalGradient(temperature: Double(t), weight: 0.7)
+                let largest = numerical.map(abs).max() ?? 0
+                // As in testGradientMatchesCentralDifferences (float32 analytic vs Double central differences).
+                let diff = Discrepancy(actual: dq, expected: numerical)
+                XCTAssertLessThanOrEqual(diff.maxAbs, 2e-6 * max(1, largest), "shape \(n)x\(d)x\(k), tile \(tile): \(diff)")
+            }
+        }
+    }
+
+    func testNegativeTilingDoesNotChangeTheResult() {
+        let data = ContrastiveLossData(rows: 7, dim: 5, negatives: 300, seed: 17)
+        let (whole, wholeGradient) = data.runGlobalWithGradient(
+            temperature: 0.2, weight: 0.5, accumulate: false, negativeTile: 300)
+        for tile in [1, 2, 7, 64, 299] {
+            let (tiled, tiledGradient) = data.runGlobalWithGradient(
+                temperature: 0.2, weight: 0.5, accumulate: false, negativeTile: tile)
+            // The tiles change the order of the float32 sums (per tile, then rescaled) and BLAS's kernel choice:
+            // relative changes of a few ulp on losses of order 1-10 and gradients of order 1.
+            XCTAssertEqual(tiled.loss, whole.loss, accuracy: 1e-5 * whole.loss, "tile \(tile)")
+            XCTAssertEqual(tiled.negativeMean, whole.negativeMean, accuracy: 1e-6, "tile \(tile)")
+            let d = Discrepancy(actual: tiledGradient, expected: wholeGradient.map(Double.init))
+            XCTAssertLessThanOrEqual(d.maxAbs, 1e-5, "tile \(tile): \(d)")
+        }
+    }
+
+    func testLowTemperatureWithTilesIsNumericallyStable() {
+        // T = 0.005 with one negative per tile: the largest logit (a duplicate of the positive, 200 after the
+        // division by T) arrives in a later tile than smaller ones, so the sums built so far must be rescaled by
+        // factors down to exp(-400), which underflow to 0 without harm.
+        var data = ContrastiveLossData(rows: 2, dim: 3, negatives: 4, seed: 9)
+        for r in 0..<2 { for c in 0..<3 { data.queue[c * 4 + 2 + r] = data.key[r * 3 + c] } }
+        let (result, dq) = data.runGlobalWithGradient(temperature: 0.005, weight: 1, accumulate: false, negativeTile: 1)
+        XCTAssertTrue(result.loss.isFinite && dq.allSatisfy(\.isFinite))
+        // Logits of size 200 carry float32 rounding of ~200·6e-8 = 1.2e-5 each.
+        XCTAssertEqual(result.loss, data.referenceLoss(temperature: 0.005), accuracy: 1e-4 * max(1, result.loss))
+    }
+
     func testThreadCountDoesNotChangeTheResult() {
         let data = ContrastiveLossData(rows: 9, dim: 6, negatives: 40, seed: 13)
         let (one, oneGradient) = data.runGlobalWithGradient(temperature: 0.2, weight: 0.5, accumulate: false, blockRows: 4)
@@ -202,9 +250,10 @@ struct ContrastiveLossData {
     // MARK: Kernel calls
 
     /// A workspace for `blockRows`, filled with NaN: any read of a value not written first shows in the results.
-    func scratch(blockRows: Int) -> TestWorkspace {
+    func scratch(blockRows: Int, negativeTile: Int = InfoNCELoss.defaultNegativeTile) -> TestWorkspace {
         let scratch = TestWorkspace(
-            InfoNCELoss.workspaceSize(rows: rows, dim: dim, negatives: negatives, blockRows: blockRows))
+            InfoNCELoss.workspaceSize(
+                rows: rows, dim: dim, negatives: negatives, blockRows: blockRows, negativeTile: negativeTile))
         scratch.workspace.floats.update(repeating: .nan)
         scratch.workspace.doubles.update(repeating: .nan)
         return scratch
@@ -219,13 +268,15 @@ struct ContrastiveLossData {
 
     func runGlobalWithGradient(
         temperature: Float, weight: Float, accumulate: Bool, initial: [Float]? = nil,
-        blockRows: Int = InfoNCELoss.defaultBlockRows, threads: Int = 1
+        blockRows: Int = InfoNCELoss.defaultBlockRows, negativeTile: Int = InfoNCELoss.defaultNegativeTile,
+        threads: Int = 1
     ) -> (InfoNCELoss.Result, [Float]) {
-        let scratch = scratch(blockRows: blockRows)
+        let scratch = scratch(blockRows: blockRows, negativeTile: negativeTile)
         var dq = initial ?? [Float](repeating: .nan, count: rows * dim)
         let result = InfoNCELoss.forwardBackward(
             rows: rows, dim: dim, negatives: negatives, temperature: temperature, query: query, key: key,
-            queue: queue, workspace: scratch.workspace, blockRows: blockRows, weight: weight, dQuery: &dq,
+            queue: queue, workspace: scratch.workspace, blockRows: blockRows, negativeTile: negativeTile,
+            weight: weight, dQuery: &dq,
             update: accumulate ? .accumulate : .overwrite, context: Kernels.context(threads: threads))
         return (result, dq)
     }

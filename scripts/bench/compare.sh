@@ -4,12 +4,15 @@
 # fairer than two separate sessions.
 #
 # Usage: scripts/bench/compare.sh [--arch resnet18] [--image-size 96] [--batch 32] [--mode densecl|mocov2]
-#                                 [--threads 2] [--steps 10] [--rounds 3]
+#                                 [--threads 2] [--steps 10] [--rounds 3] [--out runs.jsonl]
+# --out keeps every run's JSON line (both implementations, in run order).
 # Needs: a release build (swift build -c release) and python3 with torch and torchvision (PYTHON overrides python3).
+# On AMD Zen 4, OPENBLAS_CORETYPE=Haswell makes OpenBLAS (ours only; PyTorch uses MKL/oneDNN) a few % faster; see
+# docs/performance.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-arch=resnet18 size=96 batch=32 mode=densecl threads=2 steps=10 rounds=3
+arch=resnet18 size=96 batch=32 mode=densecl threads=2 steps=10 rounds=3 out=
 while (($#)); do
     case "$1" in
         --arch) arch=$2; shift 2 ;;
@@ -19,6 +22,7 @@ while (($#)); do
         --threads) threads=$2; shift 2 ;;
         --steps) steps=$2; shift 2 ;;
         --rounds) rounds=$2; shift 2 ;;
+        --out) out=$2; shift 2 ;;
         *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -27,23 +31,38 @@ bin="$(swift build -c release --show-bin-path)/densecl"
 [ -x "$bin" ] || { echo "compare.sh: build first: swift build -c release" >&2; exit 1; }
 common=(--arch "$arch" --image-size "$size" --batch "$batch" --mode "$mode" --threads "$threads" --steps "$steps" --json)
 
-ours=() theirs=() ours_rss=() theirs_rss=()
+# Each round appends one JSON line per implementation; the summary takes medians over the rounds.
+if [ -n "$out" ]; then
+    results=$out
+    : >"$results"
+else
+    results=$(mktemp)
+    trap 'rm -f "$results"' EXIT
+fi
 for ((r = 1; r <= rounds; r++)); do
-    o=$("$bin" bench step "${common[@]}")
-    t=$("$python" scripts/bench/torch_step.py "${common[@]}")
-    ours+=("$(echo "$o" | "$python" -c 'import json,sys; print(json.load(sys.stdin)["img_per_s"])')")
-    theirs+=("$(echo "$t" | "$python" -c 'import json,sys; print(json.load(sys.stdin)["img_per_s"])')")
-    ours_rss+=("$(echo "$o" | "$python" -c 'import json,sys; print(json.load(sys.stdin)["peak_rss_mb"])')")
-    theirs_rss+=("$(echo "$t" | "$python" -c 'import json,sys; print(json.load(sys.stdin)["peak_rss_mb"])')")
-    echo "round $r: ours ${ours[-1]} img/s, pytorch ${theirs[-1]} img/s"
+    "$bin" bench step "${common[@]}" >>"$results"
+    "$python" scripts/bench/torch_step.py "${common[@]}" >>"$results"
+    echo "round $r of $rounds done (load average: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo n/a))"
 done
-"$python" - "$arch" "$size" "$batch" "$mode" "$threads" "${ours[*]}" "${theirs[*]}" "${ours_rss[*]}" "${theirs_rss[*]}" <<'PY'
-import statistics, sys
-arch, size, batch, mode, threads = sys.argv[1:6]
-ours, theirs, orss, trss = ([float(x) for x in s.split()] for s in sys.argv[6:10])
-o, t = statistics.median(ours), statistics.median(theirs)
-print(f"{arch} {size}px batch {batch} {mode}, {threads} threads, median of {len(ours)} alternating rounds:")
-print(f"  densecl (Swift)  {o:8.2f} img/s   peak RSS {statistics.median(orss):7.0f} MB")
-print(f"  PyTorch          {t:8.2f} img/s   peak RSS {statistics.median(trss):7.0f} MB")
-print(f"  ratio            {o / t:8.2f}x")
+"$python" - "$results" <<'PY'
+import json, statistics, sys
+runs = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+ours = [r for r in runs if r["impl"] != "pytorch"]
+theirs = [r for r in runs if r["impl"] == "pytorch"]
+def med(rs, key):
+    return statistics.median(r[key] for r in rs)
+o = ours[0]
+print(f"{o['arch']} {o['image_size']}px batch {o['batch']} {o['mode']}, {o['threads']} threads, "
+      f"median of {len(ours)} alternating rounds")
+print(f"{'':18s}{'img/s':>9s}{'step ms':>9s}{'CPU ms':>9s}{'GFLOP/step':>12s}{'GFLOP/s':>9s}{'peak RSS MB':>13s}")
+for name, rs in (("densecl (Swift)", ours), ("PyTorch", theirs)):
+    print(f"{name:18s}{med(rs, 'img_per_s'):9.2f}{med(rs, 'step_s') * 1e3:9.0f}{med(rs, 'cpu_s') * 1e3:9.0f}"
+          f"{med(rs, 'step_gflop'):12.2f}{med(rs, 'gflops'):9.1f}{med(rs, 'peak_rss_mb'):13.0f}")
+ratio = med(ours, "img_per_s") / med(theirs, "img_per_s")
+cpu_ratio = med(theirs, "cpu_s") / med(ours, "cpu_s")
+print(f"ratio (Swift / PyTorch): {ratio:.2f}x img/s, {cpu_ratio:.2f}x by CPU time per step")
+sgemm = [r["sgemm_gflops"] for r in ours if r.get("sgemm_gflops", 0) > 0]
+if sgemm:
+    best = max(sgemm)
+    print(f"sgemm limit {best:.0f} GFLOP/s: Swift {med(ours, 'gflops') / best:.0%}, PyTorch {med(theirs, 'gflops') / best:.0%}")
 PY

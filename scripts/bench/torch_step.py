@@ -88,6 +88,7 @@ def main():
 
     def step(phases):
         nonlocal ptr
+        c0 = time.process_time()
         t0 = time.perf_counter()
         feat_q = enc_q[0](im_q)
         q, q_grid, _ = enc_q[1](feat_q)
@@ -136,6 +137,7 @@ def main():
         for name, dt in zip(["query_forward", "ema", "key_forward", "losses", "enqueue", "backward", "optimizer"],
                             [t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t7 - t6]):
             phases.setdefault(name, []).append(dt)
+        phases.setdefault("cpu", []).append(time.process_time() - c0)
         return t7 - t0
 
     flops = 0
@@ -160,6 +162,7 @@ def main():
         "layout": "channels_last" if cl else "nchw",
         "img_per_s": a.batch / step_s,
         "step_s": step_s,
+        "cpu_s": statistics.median(phases.pop("cpu")),
         "gflops": flops / step_s / 1e9,
         "step_gflop": flops / 1e9,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -170,7 +173,7 @@ def main():
         return
     print(f"PyTorch {torch.__version__} {a.arch} {a.image_size}px batch {a.batch} {a.mode} threads {a.threads} "
           f"({result['layout']})")
-    print(f"  {result['img_per_s']:.1f} img/s, step {step_s * 1e3:.0f} ms, {result['gflops']:.1f} GFLOP/s "
+    print(f"  {result['img_per_s']:.1f} img/s, step {step_s * 1e3:.0f} ms (CPU {result['cpu_s'] * 1e3:.0f} ms), {result['gflops']:.1f} GFLOP/s "
           f"({result['step_gflop']:.1f} GFLOP/step), peak RSS {result['peak_rss_mb']:.0f} MB")
     for k, v in result["phases_s"].items():
         print(f"  {k:14s} {v * 1e3:8.1f} ms")
