@@ -119,18 +119,26 @@ public final class Collectives<T: Transport> {
             operation: operation, bucket: bucket, part: UInt32(truncatingIfNeeded: part), extent: UInt64(extent))
     }
 
-    /// Sends an owned payload, waiting for room on the link at most ``CollectiveOptions/timeout``.
-    func send(_ header: FrameHeader, payload: T.Payload, to peer: Int, what: @autoclosure () -> String)
-        throws(CommError)
-    {
+    /// Repeats `attempt` (given the time left) until it reports success, the operation is aborted, or
+    /// ``CollectiveOptions/timeout`` has passed, which is a timeout error naming `peer` and the operation.
+    private func untilDeadline(
+        peer: Int, operation: @autoclosure () -> String, _ attempt: (Duration) throws(CommError) -> Bool
+    ) throws(CommError) {
         let deadline = ContinuousClock.now + options.timeout
         while true {
             try checkAbort()
             let remaining = ContinuousClock.now.duration(to: deadline)
-            guard remaining > .zero else {
-                throw .timeout(peer: peer, operation: "\(what()): send", after: options.timeout)
-            }
-            if try transport.send(header, payload: payload, to: peer, timeout: slice(remaining)) { return }
+            guard remaining > .zero else { throw .timeout(peer: peer, operation: operation(), after: options.timeout) }
+            if try attempt(slice(remaining)) { return }
+        }
+    }
+
+    /// Sends an owned payload, waiting for room on the link at most ``CollectiveOptions/timeout``.
+    func send(_ header: FrameHeader, payload: T.Payload, to peer: Int, what: @autoclosure () -> String)
+        throws(CommError)
+    {
+        try untilDeadline(peer: peer, operation: "\(what()): send") { (wait) throws(CommError) in
+            try transport.send(header, payload: payload, to: peer, timeout: wait)
         }
     }
 
@@ -138,27 +146,15 @@ public final class Collectives<T: Transport> {
     func send(_ header: FrameHeader, borrowing bytes: UnsafeRawBufferPointer, to peer: Int, what: @autoclosure () -> String)
         throws(CommError)
     {
-        let deadline = ContinuousClock.now + options.timeout
-        while true {
-            try checkAbort()
-            let remaining = ContinuousClock.now.duration(to: deadline)
-            guard remaining > .zero else {
-                throw .timeout(peer: peer, operation: "\(what()): send", after: options.timeout)
-            }
-            if try transport.send(header, borrowing: bytes, to: peer, timeout: slice(remaining)) { return }
+        try untilDeadline(peer: peer, operation: "\(what()): send") { (wait) throws(CommError) in
+            try transport.send(header, borrowing: bytes, to: peer, timeout: wait)
         }
     }
 
     /// Waits until the transport has let go of every borrowed buffer (before the caller's memory is written).
     func waitForBorrowedSends(what: @autoclosure () -> String) throws(CommError) {
-        let deadline = ContinuousClock.now + options.timeout
-        while true {
-            try checkAbort()
-            let remaining = ContinuousClock.now.duration(to: deadline)
-            guard remaining > .zero else {
-                throw .timeout(peer: right, operation: "\(what()): flushing sends", after: options.timeout)
-            }
-            if try transport.waitForBorrowedSends(timeout: slice(remaining)) { return }
+        try untilDeadline(peer: right, operation: "\(what()): flushing sends") { (wait) throws(CommError) in
+            try transport.waitForBorrowedSends(timeout: wait)
         }
     }
 
