@@ -12,7 +12,9 @@ extension ResNet {
         guard let gradients else { preconditionFailure("backward on a forward-only ResNet (built without gradients)") }
         guard let (mode, groups) = lastForward else { preconditionFailure("backward before forward") }
         context.activate()
-        for (s, step) in program.steps.enumerated().reversed() {
+        // Indices walked backwards (`enumerated().reversed()` would build an array on every call).
+        for s in program.steps.indices.reversed() {
+            let step = program.steps[s]
             let dY = step.output == program.output ? dOutput : UnsafePointer(gradient(step.output))
             let started = profile?.start()
             defer { profile?.stop(started, step: s, direction: .backward) }
