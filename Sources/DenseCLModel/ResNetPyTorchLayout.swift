@@ -14,40 +14,37 @@ extension ResNet {
 
     /// C5 in PyTorch's layout `[N, C, h, w]`.
     public func outputNCHW() -> [Float] {
-        var result = [Float](repeating: 0, count: output.count)
-        result.withUnsafeMutableBufferPointer { destination in
-            convert { () throws(KernelError) in
-                try LayoutConversion.nhwcToNCHW(
-                    output, into: destination, batch: batch, channels: outputChannels, height: outputHeight,
-                    width: outputWidth)
-            }
-        }
-        return result
+        transposed(output, toNHWC: false, channels: outputChannels, height: outputHeight, width: outputWidth)
     }
 
     /// A C5-shaped PyTorch tensor `[N, C, h, w]` in channels-last order `[N, h, w, C]` (for `backward`).
     public func outputGradientNHWC(fromNCHW values: UnsafeBufferPointer<Float>) -> [Float] {
         precondition(values.count == output.count, "C5 gradient: \(values.count) values for \(output.count) elements")
-        var result = [Float](repeating: 0, count: output.count)
-        result.withUnsafeMutableBufferPointer { destination in
-            convert { () throws(KernelError) in
-                try LayoutConversion.nchwToNHWC(
-                    values, into: destination, batch: batch, channels: outputChannels, height: outputHeight,
-                    width: outputWidth)
-            }
-        }
-        return result
+        return transposed(values, toNHWC: true, channels: outputChannels, height: outputHeight, width: outputWidth)
     }
 
     /// An input-shaped channels-last tensor `[N, H, W, Cin]` (an input gradient) in PyTorch's layout.
     public func inputShapedNCHW(fromNHWC values: UnsafeBufferPointer<Float>) -> [Float] {
         precondition(values.count == input.count, "input gradient: \(values.count) values for \(input.count) elements")
-        var result = [Float](repeating: 0, count: input.count)
+        return transposed(
+            values, toNHWC: false, channels: topology.configuration.inputChannels, height: inputHeight,
+            width: inputWidth)
+    }
+
+    /// `values` of a `[batch, channels, height, width]` tensor moved to the other layout, in a new array.
+    private func transposed(
+        _ values: UnsafeBufferPointer<Float>, toNHWC: Bool, channels: Int, height: Int, width: Int
+    ) -> [Float] {
+        var result = [Float](repeating: 0, count: values.count)
         result.withUnsafeMutableBufferPointer { destination in
             convert { () throws(KernelError) in
-                try LayoutConversion.nhwcToNCHW(
-                    values, into: destination, batch: batch, channels: topology.configuration.inputChannels,
-                    height: inputHeight, width: inputWidth)
+                if toNHWC {
+                    try LayoutConversion.nchwToNHWC(
+                        values, into: destination, batch: batch, channels: channels, height: height, width: width)
+                } else {
+                    try LayoutConversion.nhwcToNCHW(
+                        values, into: destination, batch: batch, channels: channels, height: height, width: width)
+                }
             }
         }
         return result
