@@ -110,17 +110,6 @@ struct BenchAllReduce: ParsableCommand {
     }
 
     private func format(_ value: Double) -> String { String(format: "%.2f", value) }
-
-    /// This executable, to re-launch as rank processes.
-    private func selfExecutable() throws -> URL {
-        #if os(Linux)
-            if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-                return URL(fileURLWithPath: path)
-            }
-        #endif
-        guard let url = Bundle.main.executableURL else { throw ValidationError("cannot locate the densecl executable") }
-        return url
-    }
 }
 
 extension Array where Element == Double {

@@ -70,15 +70,4 @@ struct StepScaling {
             }
         }
     }
-
-    /// This executable, to re-launch as children.
-    private func selfExecutable() throws -> URL {
-        #if os(Linux)
-            if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-                return URL(fileURLWithPath: path)
-            }
-        #endif
-        guard let url = Bundle.main.executableURL else { throw ValidationError("cannot locate the densecl executable") }
-        return url
-    }
 }
