@@ -30,6 +30,19 @@ public struct ComputeContext: Sendable, Equatable {
     /// that window compete with them (measured: five times the CPU time of a convolution at 2 threads).
     var callerOnly: ComputeContext { ComputeContext(uncheckedThreads: 1) }
 
+    /// One thread's share of this budget, without touching OpenBLAS's setting: what each side uses while two
+    /// ``ComputeLane``s of work run at once (the caller sets OpenBLAS to one thread for that time).
+    public var oneThread: ComputeContext { ComputeContext(uncheckedThreads: 1) }
+
+    /// Whether this budget can run two lanes of work side by side (two threads or more).
+    public var allowsTwoLanes: Bool { threads >= 2 }
+
+    /// Sets OpenBLAS's (process-wide) thread count to 1, for the time two lanes call BLAS at once; ``activate()``
+    /// restores this budget afterwards.
+    public func activateOneThread() {
+        openblas_set_num_threads(1)
+    }
+
     init(uncheckedThreads: Int) {
         threads = uncheckedThreads
     }

@@ -12,6 +12,8 @@ public final class DenseCLEncoder {
     public let neck: DenseCLNeck
     /// `[N, h, w, C]`, the gradient with respect to C5 (trainable encoders only).
     private let dC5: UnsafeMutableBufferPointer<Float>
+    /// The lowest arena offset of the neck's parameters (declared after the backbone's).
+    private let neckStart: Int
     private let memory = BufferOwner()
 
     /// - Parameters:
@@ -35,6 +37,8 @@ public final class DenseCLEncoder {
             slots: layout.neck, batch: batch, inputHeight: backbone.outputHeight, inputWidth: backbone.outputWidth,
             grid: grid, dense: dense, parameters: parameters, gradients: gradients, context: context)
         dC5 = memory.floats(gradients == nil ? 0 : backbone.output.count)
+        neckStart = layout.parameters.slots.filter { !$0.name.hasPrefix(DenseCLEncoderLayout.backbonePrefix) }
+            .map(\.offset).min() ?? layout.parameters.count
     }
 
     /// The image batch `[N, H, W, 3]` (channels-last): write it before `forward`.
@@ -45,16 +49,26 @@ public final class DenseCLEncoder {
 
     /// Backbone (training-mode BatchNorm over `groups` contiguous groups of the batch), then the neck's global
     /// branch and, with `dense`, its dense branch.
-    public func forward(groups: Int, dense: Bool) throws(DenseCLError) {
-        do { try backbone.forward(mode: .training, groups: groups) } catch { throw .model(error) }
-        neck.forwardGlobal(c5: c5)
-        if dense { neck.forwardDense(c5: c5) }
+    /// `context`: nil for the encoder's own budget, or a one-thread share while another lane runs (OpenBLAS then
+    /// set to one thread by the caller).
+    public func forward(groups: Int, dense: Bool, context: ComputeContext? = nil) throws(DenseCLError) {
+        do { try backbone.forward(mode: .training, groups: groups, context: context) } catch { throw .model(error) }
+        neck.forwardGlobal(c5: c5, context: context)
+        if dense { neck.forwardDense(c5: c5, context: context) }
     }
 
     /// Back-propagates the loss gradients with respect to the neck's `global [N, D]` and (when given) `dense
     /// [N·P, D]` outputs through the last forward; every parameter gradient is accumulated (`+=`).
-    public func backward(dGlobal: UnsafePointer<Float>, dDense: UnsafePointer<Float>?) {
+    ///
+    /// `gradientsReady(w)`: every gradient from arena offset `w` to the end is final (non-increasing `w`, the neck
+    /// first, then as `ResNet.backward` reports; the last call gives the backbone's lowest offset).
+    public func backward(
+        dGlobal: UnsafePointer<Float>, dDense: UnsafePointer<Float>?, gradientsReady: ((Int) -> Void)? = nil
+    ) {
         neck.backward(c5: c5, dGlobal: dGlobal, dDense: dDense, dC5: dC5.baseAddress!)
-        backbone.backward(dOutput: dC5.baseAddress!, dInput: nil)
+        gradientsReady?(neckStart)
+        backbone.backward(dOutput: dC5.baseAddress!, dInput: nil, gradientsReady: gradientsReady)
     }
+
+
 }

@@ -115,9 +115,10 @@ public final class DenseCLNeck {
 
     private func weight(_ slot: TensorSlot) -> UnsafePointer<Float> { UnsafePointer(parameters.pointer(slot)) }
 
-    /// `global = mlp(avgpool(c5))`; `c5` is `[N, h, w, C]`.
-    public func forwardGlobal(c5: UnsafePointer<Float>) {
-        let s = slots
+    /// `global = mlp(avgpool(c5))`; `c5` is `[N, h, w, C]`. `context` overrides the neck's budget (a one-thread
+    /// share while another lane runs).
+    public func forwardGlobal(c5: UnsafePointer<Float>, context override: ComputeContext? = nil) {
+        let s = slots, context = override ?? context
         AdaptiveAvgPool2d.forward(globalPool, input: c5, output: pooled.baseAddress!, context: context)
         Linear.forward(
             globalHiddenShape, input: pooled.baseAddress!, weight: weight(s.globalHiddenWeight),
@@ -135,8 +136,9 @@ public final class DenseCLNeck {
         gridPool == nil ? c5 : UnsafePointer(pooledGrid.baseAddress!)
     }
 
-    /// `dense = mlp2(grid(c5))` and `pooledDense`.
-    public func forwardDense(c5: UnsafePointer<Float>) {
+    /// `dense = mlp2(grid(c5))` and `pooledDense`. `context` overrides the neck's budget as in `forwardGlobal`.
+    public func forwardDense(c5: UnsafePointer<Float>, context override: ComputeContext? = nil) {
+        let context = override ?? context
         guard let denseHiddenShape, let denseOutputShape, let densePool else {
             preconditionFailure("forwardDense on a neck built without its dense branch")
         }

@@ -65,6 +65,11 @@ public final class DenseCLStep {
     private let lossWorkspace: Workspace
     private let matchWorkspace: Workspace
     private let memory = BufferOwner()
+    /// With two threads or more: the lane that runs the query forward beside the EMA and key forward.
+    private var queryLane: ComputeLane?
+    /// The query forward's arguments and outcome on `queryLane`.
+    private var laneDense = false
+    private var laneError: DenseCLError?
 
     /// - Throws: ``DenseCLError`` for invalid hyperparameters, a queue length that is not a multiple of the global
     ///   batch, an image size the backbone cannot run, a grid that does not fit C5, or a BatchNorm group count that
@@ -111,9 +116,17 @@ public final class DenseCLStep {
                 dense ? DenseInfoNCELoss.workspaceSize(rows: denseRows, dim: d, negatives: k) : .zero))
         matchWorkspace = Workspace.allocate(
             dense ? DenseCorrespondence.workspaceSize(samples: n, positions: positions) : .zero)
+        if context.allowsTwoLanes {
+            queryLane = ComputeLane(name: "densecl-query-forward") { [unowned self] _ in
+                do throws(DenseCLError) {
+                    try self.runQueryForward(dense: self.laneDense, context: self.context.oneThread)
+                } catch { self.laneError = error }
+            }
+        }
     }
 
     deinit {
+        queryLane?.stop()
         lossWorkspace.deallocate()
         matchWorkspace.deallocate()
     }
@@ -129,9 +142,7 @@ public final class DenseCLStep {
     /// Runs one step in one process: every phase in the official order, with shuffle-BN drawn from `(seed, step)`.
     /// Reads `queryImages` and `keyImages`; updates `state`.
     public func run(step: Int, seed: UInt64, learningRate: Double, lambda: Double) throws(DenseCLError) -> DenseCLLosses {
-        try forwardQuery(lambda: lambda)
-        updateKeyEncoder()
-        try forwardKeys(step: step, seed: seed)
+        try forwardEncoders(lambda: lambda, shuffle: (step, seed))
         let losses = lossesAndBackward(lambda: lambda)
         enqueueKeys()
         applyUpdate(learningRate: learningRate)
@@ -143,20 +154,66 @@ public final class DenseCLStep {
     /// Phase 1: the query encoder on `queryImages`, and the normalised query features.
     /// - Throws: `invalidHyperparameter` for λ outside [0, 1], or λ > 0 in MoCo-v2 mode.
     public func forwardQuery(lambda: Double) throws(DenseCLError) {
-        let dense = try denseLoss(lambda)
-        try query.forward(groups: configuration.bnGroups, dense: dense)
+        try runQueryForward(dense: try denseLoss(lambda), context: context)
+    }
+
+    private func runQueryForward(dense: Bool, context: ComputeContext) throws(DenseCLError) {
+        try query.forward(groups: configuration.bnGroups, dense: dense, context: context)
         let neck = query.neck
-        normalize(neck.global.baseAddress!, into: queryEmbeddings, norms: queryNorms, channels: neck.slots.dim)
+        normalize(neck.global.baseAddress!, into: queryEmbeddings, norms: queryNorms, channels: neck.slots.dim, context: context)
         if dense {
-            normalize(neck.dense.baseAddress!, into: queryGrid, norms: queryGridNorms, channels: neck.slots.dim)
+            normalize(neck.dense.baseAddress!, into: queryGrid, norms: queryGridNorms, channels: neck.slots.dim, context: context)
             normalize(
                 neck.gridFeatures(c5: query.c5), into: queryBackbone, norms: queryBackboneNorms,
-                channels: neck.slots.channels)
+                channels: neck.slots.channels, context: context)
+        }
+    }
+
+    /// Phases 1-3 together: the query forward, and beside it (on a second lane when the budget has two threads or
+    /// more, one OpenBLAS thread each) the EMA and the key forward. The encoders share nothing they write (the EMA
+    /// reads the query parameters, which a forward does not change), so the results are those of the phases run
+    /// one after another.
+    ///
+    /// - Parameter shuffle: `(step, seed)` to draw π and permute `keyImages` as ``forwardKeys(step:seed:)`` does
+    ///   (one process); nil when the runtime has filled `key.input` itself (``forwardKeyEncoder()``).
+    public func forwardEncoders(lambda: Double, shuffle: (step: Int, seed: UInt64)?) throws(DenseCLError) {
+        let dense = try denseLoss(lambda)
+        guard let queryLane else {
+            try runQueryForward(dense: dense, context: context)
+            updateKeyEncoder()
+            try runKeyForward(shuffle: shuffle, context: context)
+            return
+        }
+        context.activateOneThread()
+        defer { context.activate() }
+        laneDense = dense
+        laneError = nil
+        queryLane.submit(0)
+        do throws(DenseCLError) {
+            updateKeyEncoder(context: context.oneThread)
+            try runKeyForward(shuffle: shuffle, context: context.oneThread)
+        } catch {
+            queryLane.wait()
+            throw error
+        }
+        queryLane.wait()
+        if let laneError { throw laneError }
+    }
+
+    private func runKeyForward(shuffle: (step: Int, seed: UInt64)?, context: ComputeContext) throws(DenseCLError) {
+        if let shuffle {
+            try forwardKeys(step: shuffle.step, seed: shuffle.seed, context: context)
+        } else {
+            try forwardKeyEncoder(context: context)
         }
     }
 
     /// Phase 2: the momentum encoder's EMA over the parameters.
     public func updateKeyEncoder() {
+        updateKeyEncoder(context: context)
+    }
+
+    private func updateKeyEncoder(context: ComputeContext) {
         MomentumEncoderUpdate.apply(
             key: state.keyParameters, query: state.queryParameters, momentum: configuration.encoderMomentum,
             context: context)
@@ -165,32 +222,43 @@ public final class DenseCLStep {
     /// Phase 3, one process: draws π for `step` (G > 1), runs the key encoder on the permuted `keyImages` and
     /// un-permutes its outputs into ``keys``.
     public func forwardKeys(step: Int, seed: UInt64) throws(DenseCLError) {
+        try forwardKeys(step: step, seed: seed, context: context)
+    }
+
+    private func forwardKeys(step: Int, seed: UInt64, context: ComputeContext) throws(DenseCLError) {
         if configuration.bnGroups > 1 {
             KeyShuffle.draw(into: permutation, seed: seed, step: step)
         }
         KeyShuffle.gatherSamples(UnsafeBufferPointer(keyImages), into: key.input, permutation: UnsafeBufferPointer(permutation))
-        try forwardKeyEncoder()
+        try forwardKeyEncoder(context: context)
         keyOutputs.scatter(into: keys, permutation: UnsafeBufferPointer(permutation))
     }
 
     /// Phase 3 proper: the key encoder on `key.input` as it stands, BatchNorm over G contiguous groups of it, and
     /// its normalised outputs into ``keyOutputs`` (in the input's order).
     public func forwardKeyEncoder() throws(DenseCLError) {
+        try forwardKeyEncoder(context: context)
+    }
+
+    private func forwardKeyEncoder(context: ComputeContext) throws(DenseCLError) {
         let dense = configuration.hasDenseBranch, neck = key.neck
-        try key.forward(groups: configuration.bnGroups, dense: dense)
-        normalize(neck.global.baseAddress!, into: keyOutputs.global, norms: keyNorms, channels: neck.slots.dim)
+        try key.forward(groups: configuration.bnGroups, dense: dense, context: context)
+        normalize(neck.global.baseAddress!, into: keyOutputs.global, norms: keyNorms, channels: neck.slots.dim, context: context)
         guard dense else { return }
-        normalize(neck.pooledDense.baseAddress!, into: keyOutputs.pooledDense, norms: keyNorms, channels: neck.slots.dim)
-        normalize(neck.dense.baseAddress!, into: keyOutputs.grid, norms: keyNorms, channels: neck.slots.dim)
         normalize(
-            neck.gridFeatures(c5: key.c5), into: keyOutputs.backbone, norms: keyNorms, channels: neck.slots.channels)
+            neck.pooledDense.baseAddress!, into: keyOutputs.pooledDense, norms: keyNorms, channels: neck.slots.dim,
+            context: context)
+        normalize(neck.dense.baseAddress!, into: keyOutputs.grid, norms: keyNorms, channels: neck.slots.dim, context: context)
+        normalize(
+            neck.gridFeatures(c5: key.c5), into: keyOutputs.backbone, norms: keyNorms, channels: neck.slots.channels,
+            context: context)
     }
 
     /// Phase 4: both losses on the current ``keys`` and queues, then the backward pass into ``gradients`` (zeroed
     /// first). `lambda` must be the one given to ``forwardQuery(lambda:)``.
-    public func lossesAndBackward(lambda: Double) -> DenseCLLosses {
+    public func lossesAndBackward(lambda: Double, gradientsReady: ((Int) -> Void)? = nil) -> DenseCLLosses {
         let losses = computeLosses(lambda: lambda)
-        backward(lambda: lambda)
+        backward(lambda: lambda, gradientsReady: gradientsReady)
         return losses
     }
 
@@ -223,7 +291,10 @@ public final class DenseCLStep {
 
     /// Phase 4, second half: the backward pass from the loss gradients of ``computeLosses(lambda:)`` through the
     /// query encoder into ``gradients`` (zeroed first), with the same `lambda`.
-    public func backward(lambda: Double) {
+    ///
+    /// `gradientsReady(w)`: every gradient from offset `w` of ``gradients`` to its end is final (non-increasing
+    /// `w`, ending at the lowest offset; see `DenseCLEncoder.backward`), for an all-reduce that overlaps the pass.
+    public func backward(lambda: Double, gradientsReady: ((Int) -> Void)? = nil) {
         guard let dense = try? denseLoss(lambda) else { preconditionFailure("λ \(lambda) was not validated") }
         let (n, d) = (configuration.batch, state.layout.neck.dim)
         gradients.zero()
@@ -235,7 +306,9 @@ public final class DenseCLStep {
                 rows: n * positions, channels: d, output: queryGrid.baseAddress!, norms: queryGridNorms.baseAddress!,
                 dOutput: dQueryGrid.baseAddress!, dInput: dDense.baseAddress!, update: .overwrite, context: context)
         }
-        query.backward(dGlobal: dGlobal.baseAddress!, dDense: dense ? UnsafePointer(dDense.baseAddress!) : nil)
+        query.backward(
+            dGlobal: dGlobal.baseAddress!, dDense: dense ? UnsafePointer(dDense.baseAddress!) : nil,
+            gradientsReady: gradientsReady)
     }
 
     /// Phase 5, one process: this batch's global keys into `queue` and pooled dense keys into `queue2` (the
@@ -270,7 +343,7 @@ public final class DenseCLStep {
     /// `output.count / channels` rows of `input`, L2-normalised (`torch.nn.functional.normalize` along channels).
     private func normalize(
         _ input: UnsafePointer<Float>, into output: UnsafeMutableBufferPointer<Float>,
-        norms: UnsafeMutableBufferPointer<Float>, channels: Int
+        norms: UnsafeMutableBufferPointer<Float>, channels: Int, context: ComputeContext
     ) {
         precondition(output.count % channels == 0 && norms.count >= output.count / channels, "normalize: sizes differ")
         L2Normalize.forward(

@@ -69,6 +69,16 @@ public final class ResNet {
     private let savedStatistics: UnsafeMutableBufferPointer<Float>
     private let statisticsOffsets: [Int]
     let workspace: Workspace
+    /// With a budget of two threads or more, the lane that computes the convolutions' weight gradients during
+    /// `backward` beside the input-gradient chain, and its own im2col workspace (nil otherwise).
+    private(set) var weightLane: ComputeLane?
+    let weightLaneWorkspace: Workspace?
+    /// `dOutput` of the running `backward`, for a weight-gradient job on the convolution that produces C5.
+    var backwardSource: UnsafePointer<Float>?
+    /// Per step index `s`: the end of the highest parameter slot of the steps before `s` in forward order (the
+    /// parameters whose gradients are still pending once the backward pass has done step `s`), or the lowest
+    /// offset of this backbone's parameters when there are none. Drives `backward`'s `gradientsReady`.
+    let pendingParameterEnd: [Int]
     /// The mode and group count of the last forward (backward needs its caches).
     private(set) var lastForward: (mode: BatchNormMode, groups: Int)?
     /// When set, `forward` and `backward` add the time of each of their operations to it (benchmarks only).
@@ -98,7 +108,8 @@ public final class ResNet {
         self.context = context
         slots = topology.slots(parameters: parameters.layout, state: state.layout, prefix: prefix)
 
-        let memory = MemoryPlan(program, trainable: gradients != nil)
+        let twoLanes = gradients != nil && context.allowsTwoLanes
+        let memory = MemoryPlan(program, trainable: gradients != nil, laggingWeightGradients: twoLanes)
         activations = .allocate(capacity: max(memory.total, 1))
         activations.initialize(repeating: 0)
         tensorOffsets = memory.tensorOffsets
@@ -125,9 +136,17 @@ public final class ResNet {
         savedStatistics = .allocate(capacity: max(total, 1))
         savedStatistics.initialize(repeating: 0)
         workspace = Workspace.allocate(workspaceSize)
+        weightLaneWorkspace = twoLanes
+            ? Workspace.allocate(program.convolutions.reduce(WorkspaceSize.zero) { $0.union($1.workspaceSize) }) : nil
+        pendingParameterEnd = Self.pendingParameterEnds(program, slots: slots)
+        if twoLanes {
+            weightLane = ComputeLane(name: "resnet-weight-gradients") { [unowned self] s in self.weightGradient(step: s) }
+        }
     }
 
     deinit {
+        weightLane?.stop()
+        weightLaneWorkspace?.deallocate()
         activations.deallocate()
         input.deallocate()
         poolIndices.deallocate()
@@ -182,9 +201,13 @@ public final class ResNet {
     ///   - groups: BatchNorm statistics are taken over this many equal contiguous groups of the batch (training
     ///     only; the shuffle-BN emulation of several devices). 1 is plain BatchNorm.
     /// - Throws: `invalidBatchNormGroups` (see `validate(groups:mode:)`); nothing is computed then.
-    public func forward(mode: BatchNormMode, groups: Int = 1) throws(ModelError) {
+    ///   - context: nil to use the model's own budget (OpenBLAS is set to it); a one-thread context
+    ///     (``ComputeContext/oneThread``) when the caller runs this forward beside another lane of work and has set
+    ///     OpenBLAS to one thread itself.
+    public func forward(mode: BatchNormMode, groups: Int = 1, context override: ComputeContext? = nil) throws(ModelError) {
         try validate(groups: groups, mode: mode)
-        context.activate()
+        let context = override ?? context
+        if override == nil { context.activate() }
         for (index, step) in program.steps.enumerated() {
             let started = profile?.start()
             defer { profile?.stop(started, step: index, direction: .forward) }
@@ -194,7 +217,8 @@ public final class ResNet {
                     program.convolutions[unit], input: tensor(x), weight: parameters.pointer(slots[unit].weight),
                     bias: nil, output: tensor(y), workspace: workspace, context: context)
             case .normalization(let unit, let x, let residual, let relu, let y):
-                normalizationForward(unit, x: x, residual: residual, relu: relu, y: y, mode: mode, groups: groups)
+                normalizationForward(
+                    unit, x: x, residual: residual, relu: relu, y: y, mode: mode, groups: groups, context: context)
             case .maxPool(let x, let y):
                 MaxPool2d.forward(
                     program.pool, input: tensor(x), output: tensor(y), indices: poolIndices.baseAddress!,
@@ -205,7 +229,8 @@ public final class ResNet {
     }
 
     private func normalizationForward(
-        _ unit: Int, x: Int, residual: Int?, relu: Bool, y: Int, mode: BatchNormMode, groups: Int
+        _ unit: Int, x: Int, residual: Int?, relu: Bool, y: Int, mode: BatchNormMode, groups: Int,
+        context: ComputeContext
     ) {
         let s = slots[unit]
         switch mode {

@@ -176,9 +176,7 @@ public final class WorkerService {
             }
             let losses: DenseCLLosses
             do {
-                try step.forwardQuery(lambda: plan.lambda)
-                step.updateKeyEncoder()
-                try step.forwardKeyEncoder()
+                try step.forwardEncoders(lambda: plan.lambda, shuffle: nil)
                 collectives.step = UInt64(plan.step)
                 try exchange.deliver(permutation: plan.permutation, collectives: collectives)
                 losses = step.lossesAndBackward(lambda: plan.lambda)

@@ -47,6 +47,8 @@ struct StepBenchmark: Encodable {
 
     /// The phases in the order a step runs them (the order of `scripts/bench/torch_step.py`).
     static let phases = ["query_forward", "ema", "key_forward", "losses", "enqueue", "backward", "optimizer"]
+    /// The same with two lanes, where the query forward runs beside the EMA and the key forward.
+    static let lanePhases = ["forward", "losses", "enqueue", "backward", "optimizer"]
 
     static func measure(options o: BenchStep, architecture: ResNetArchitecture, context: ComputeContext) throws -> StepBenchmark {
         let dense = o.mode == "densecl"
@@ -64,6 +66,9 @@ struct StepBenchmark: Encodable {
         for i in step.keyImages.indices { step.keyImages[i] = Float(rng.normal()) }
 
         let lambda = configuration.lossLambda
+        // Two lanes (query forward beside EMA + key forward) unless a per-layer profile asks for one at a time.
+        let lanes = context.allowsTwoLanes && !o.profile
+        let phases = lanes ? lanePhases : phases
         var phaseTimes = Dictionary(uniqueKeysWithValues: phases.map { ($0, [Double]()) })
         var stepTimes: [Double] = [], cpuTimes: [Double] = []
         var loss = 0.0
@@ -72,12 +77,17 @@ struct StepBenchmark: Encodable {
         func runStep(_ index: Int, record: Bool) throws {
             var marks = [now(.wall)]
             let cpuStart = now(.cpu)
-            try step.forwardQuery(lambda: lambda)
-            marks.append(now(.wall))
-            step.updateKeyEncoder()
-            marks.append(now(.wall))
-            try step.forwardKeys(step: index, seed: 0)
-            marks.append(now(.wall))
+            if lanes {
+                try step.forwardEncoders(lambda: lambda, shuffle: (index, 0))
+                marks.append(now(.wall))
+            } else {
+                try step.forwardQuery(lambda: lambda)
+                marks.append(now(.wall))
+                step.updateKeyEncoder()
+                marks.append(now(.wall))
+                try step.forwardKeys(step: index, seed: 0)
+                marks.append(now(.wall))
+            }
             loss = step.computeLosses(lambda: lambda).total
             marks.append(now(.wall))
             step.enqueueKeys()
@@ -123,6 +133,7 @@ struct StepBenchmark: Encodable {
             phasesS: phaseTimes.mapValues(\.median),
             phaseGflop: [
                 "query_forward": flops.queryForward / 1e9, "key_forward": flops.keyForward / 1e9,
+                "forward": (flops.queryForward + flops.keyForward) / 1e9,
                 "losses": flops.losses / 1e9, "backward": flops.backward / 1e9,
             ],
             loss: loss, layers: o.profile ? layers : nil)
@@ -166,7 +177,7 @@ struct StepBenchmark: Encodable {
         print(String(format: "  %.1f img/s, step %.0f ms (CPU %.0f ms), %.2f GFLOP/step, %.1f GFLOP/s", imgPerS, stepS * 1e3, cpuS * 1e3, stepGflop, gflops) + limit)
         print(String(format: "  peak RSS %.0f MB; loss %.4f", peakRssMb, loss))
         print("  phase               ms    GFLOP   GFLOP/s")
-        for name in Self.phases {
+        for name in phasesS["forward"] == nil ? Self.phases : Self.lanePhases {
             let seconds = phasesS[name] ?? 0, flop = phaseGflop[name] ?? 0
             let rate = flop > 0 ? String(format: "%9.1f", flop / seconds) : ""
             print("  " + name.padded(15) + String(format: " %8.1f %8.2f", seconds * 1e3, flop) + rate)
