@@ -119,6 +119,10 @@ func runCoordinator(_ arguments: [String], timeout: TimeInterval = 170) throws -
     let process = Process()
     process.executableURL = try ServiceCluster.binary("densecl-coordinator")
     process.arguments = arguments + ["--listen", "tcp://127.0.0.1:0"]
+    // The workers must run OpenBLAS's kernels of this test process, which cannot relaunch itself with another set
+    // (`OpenBLASKernelChoice`): other kernels round differently, and over ten steps an argmax match or a ReLU mask
+    // can then flip (measured: momentum buffers 2.5e-3 apart instead of 2e-6 with Haswell workers on Zen 4).
+    process.environment = ProcessInfo.processInfo.environment.merging(["DENSECL_KEEP_BLAS_KERNELS": "1"]) { $1 }
     let pipe = Pipe()
     process.standardOutput = pipe
     process.standardError = pipe
