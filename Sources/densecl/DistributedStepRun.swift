@@ -58,7 +58,7 @@ struct DistributedStepRun: Equatable {
             data: {dataset: synthetic, image_size: \(imageSize), augmentation: none, synthetic_count: \(batch * totalSteps), synthetic_size: \(imageSize), loader_threads: 1, prefetch_batches: 2}
             optim: {batch_size: \(batch), epochs: 1, warmup_epochs: 0}
             train: {seed: 0, max_steps: \(totalSteps), checkpoint_every_steps: \(totalSteps + 1), log_every_steps: \(totalSteps + 1), keep_checkpoints: 1, threads: \(threads)}
-            cluster: {workers: \(workers), listen: "tcp://127.0.0.1:0", max_restarts: 0}
+            cluster: {workers: \(workers), max_restarts: 0}
 
             """
     }
@@ -73,7 +73,7 @@ struct DistributedStepRun: Equatable {
         }
     }
 
-    /// `densecl-coordinator`'s arguments for this run.
+    /// `densecl-coordinator`'s arguments for this run (`--listen` on a free port, which the configuration cannot name).
     func coordinatorArguments(config: URL, runDirectory: URL) -> [String] {
         [
             "--config", config.path, "--run-dir", runDirectory.path, "--local-workers", String(workers),
