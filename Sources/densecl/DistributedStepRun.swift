@@ -10,27 +10,44 @@ import Foundation
 /// the end of the run, no queue checksum is verified before the last step, a failing worker is not replaced
 /// (`cluster.max_restarts: 0`), and shuffle-BN runs across the workers (`model.bn_groups: 1`, as in the step
 /// benchmark at world size 1, which has no shuffle).
-struct DistributedStepRun: Equatable {
-    var workers: Int
-    var threads: Int
-    var arch: String
-    var imageSize: Int
+public struct DistributedStepRun: Equatable, Sendable {
+    public var workers: Int
+    public var threads: Int
+    public var arch: String
+    public var imageSize: Int
     /// The global batch, split evenly over the workers.
-    var batch: Int
+    public var batch: Int
     /// `densecl` (λ = 0.5) or `mocov2` (λ = 0).
-    var mode: String
-    var queue: Int
-    var featDim: Int
+    public var mode: String
+    public var queue: Int
+    public var featDim: Int
     /// 0 = the C5 width of `arch`.
-    var hidDim: Int
-    var warmup: Int
-    var steps: Int
+    public var hidDim: Int
+    public var warmup: Int
+    public var steps: Int
+
+    public init(
+        workers: Int, threads: Int, arch: String, imageSize: Int, batch: Int, mode: String, queue: Int, featDim: Int,
+        hidDim: Int, warmup: Int, steps: Int
+    ) {
+        self.workers = workers
+        self.threads = threads
+        self.arch = arch
+        self.imageSize = imageSize
+        self.batch = batch
+        self.mode = mode
+        self.queue = queue
+        self.featDim = featDim
+        self.hidDim = hidDim
+        self.warmup = warmup
+        self.steps = steps
+    }
 
     /// Warm-up and timed steps together: the run's `train.max_steps`.
-    var totalSteps: Int { warmup + steps }
+    public var totalSteps: Int { warmup + steps }
 
     /// Throws when the options make no run the runtime accepts; called before anything is launched.
-    func check() throws(StepScalingError) {
+    public func check() throws(StepScalingError) {
         if batch % workers != 0 {
             throw .invalidOptions("--batch \(batch) is the global batch and must split evenly over \(workers) workers")
         }
@@ -45,7 +62,7 @@ struct DistributedStepRun: Equatable {
     }
 
     /// The run's YAML configuration.
-    func configYAML() throws(StepScalingError) -> String {
+    public func configYAML() throws(StepScalingError) -> String {
         guard let backbone = ResNetArch(rawValue: arch) else {
             throw StepScalingError.invalidOptions(
                 "--arch must be one of \(ResNetArch.allCases.map(\.rawValue).joined(separator: ", ")), not '\(arch)'")
@@ -65,7 +82,7 @@ struct DistributedStepRun: Equatable {
 
     /// The configuration as the coordinator will read it (validated): a bad combination of options fails here
     /// with the configuration's own error, before any process starts.
-    func validatedConfig() throws(StepScalingError) -> DenseCLConfig {
+    public func validatedConfig() throws(StepScalingError) -> DenseCLConfig {
         try check()
         let yaml = try configYAML()
         do { return try DenseCLConfig.parse(yaml: yaml, overrides: []) } catch {
@@ -74,7 +91,7 @@ struct DistributedStepRun: Equatable {
     }
 
     /// `densecl-coordinator`'s arguments for this run (`--listen` on a free port, which the configuration cannot name).
-    func coordinatorArguments(config: URL, runDirectory: URL) -> [String] {
+    public func coordinatorArguments(config: URL, runDirectory: URL) -> [String] {
         [
             "--config", config.path, "--run-dir", runDirectory.path, "--local-workers", String(workers),
             "--listen", "tcp://127.0.0.1:0", "--resume", "none",
@@ -83,7 +100,7 @@ struct DistributedStepRun: Equatable {
 
     /// The wall time of each timed step from the run's `metrics.csv`: the gaps between the `unix_time_s` of rows
     /// `warmup - 1 ..< warmup + steps` (a step's row is written when every worker has reported it).
-    func timedStepSeconds(metricsCSV: String) throws(StepScalingError) -> [Double] {
+    public func timedStepSeconds(metricsCSV: String) throws(StepScalingError) -> [Double] {
         let lines = metricsCSV.split(separator: "\n", omittingEmptySubsequences: true)
         guard let header = lines.first?.split(separator: ",").map(String.init),
             let stepColumn = header.firstIndex(of: "step"), let timeColumn = header.firstIndex(of: "unix_time_s")
@@ -108,7 +125,7 @@ struct DistributedStepRun: Equatable {
     }
 
     /// The median of `values` (the mean of the two middle ones for an even count).
-    static func median(_ values: [Double]) -> Double {
+    public static func median(_ values: [Double]) -> Double {
         precondition(!values.isEmpty, "median of no values")
         let sorted = values.sorted(), middle = sorted.count / 2
         return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Why `densecl bench step --workers N` could not measure the distributed runtime.
-enum StepScalingError: Error, CustomStringConvertible, Equatable {
+public enum StepScalingError: Error, CustomStringConvertible, Equatable {
     /// The bench's options make no valid run (the reason names the option).
     case invalidOptions(String)
     /// A binary the bench launches is not next to the `densecl` executable.
@@ -11,7 +11,7 @@ enum StepScalingError: Error, CustomStringConvertible, Equatable {
     /// A run's timings (its `metrics.csv`, or a `--no-communication` child's JSON) are missing or malformed.
     case badResult(String)
 
-    var description: String {
+    public var description: String {
         switch self {
         case .invalidOptions(let reason): return "bench step --workers: \(reason)"
         case .missingExecutable(let path):
