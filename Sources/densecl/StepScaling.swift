@@ -89,7 +89,11 @@ struct StepScaling {
             throw StepScalingError.runFailed(run: label, status: process.terminationStatus, logTail: logs.map(Self.tail).joined())
         }
         let csv = try String(contentsOf: runDirectory.appendingPathComponent("metrics.csv"), encoding: .utf8)
-        let seconds = DistributedStepRun.median(try run.timedStepSeconds(metricsCSV: csv))
+        let gaps = try run.timedStepSeconds(metricsCSV: csv)
+        let seconds = DistributedStepRun.median(gaps)
+        FileHandle.standardError.write(Data(String(
+            format: "bench step: %@: median %.3f s/step (%.3f-%.3f over %d steps)\n", label, seconds, gaps.min()!, gaps.max()!,
+            gaps.count).utf8))
         return Double(run.batch) / seconds
     }
 
