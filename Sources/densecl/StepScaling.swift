@@ -34,10 +34,12 @@ struct StepScaling {
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
             return
         }
-        print(String(format: "  1 worker  x 1 thread : %8.2f img/s", result.single))
-        print(String(format: "  %d workers x 1 thread : %8.2f img/s, %.0f%% of %d x (1 worker x 1 thread)", n, result.workers, 100 * efficiency, n))
-        print(String(format: "  1 worker  x %d threads: %8.2f img/s", n, result.threads))
-        print(String(format: "  %d workers x 1 thread / 1 worker x %d threads: %.2fx", n, n, result.workers / result.threads))
+        // Independent processes in --no-communication mode, workers of the runtime otherwise.
+        let (one, many) = command.noCommunication ? ("process  ", "processes") : ("worker ", "workers")
+        print(String(format: "  1 %@ x 1 thread : %8.2f img/s", one, result.single))
+        print(String(format: "  %d %@ x 1 thread : %8.2f img/s, %.0f%% of %d x (1 x 1)", n, many, result.workers, 100 * efficiency, n))
+        print(String(format: "  1 %@ x %d threads: %8.2f img/s", one, n, result.threads))
+        print(String(format: "  %d %@ x 1 thread / 1 x %d threads: %.2fx", n, many, n, result.workers / result.threads))
     }
 
     // MARK: - The distributed runtime
