@@ -39,22 +39,30 @@ public enum DenseInfoNCELoss {
         ContrastiveCrossEntropy.run(
             rows: samples * positions, dim: dim, negatives: negatives, temperature: temperature, query: queryGrid,
             queue: queue, positive: matchedKey(positions: positions, dim: dim, keyGrid: keyGrid, matches: matches),
-            workspace: workspace, blockRows: blockRows, negativeTile: negativeTile, gradient: nil, context: context)
+            workspace: workspace, blockRows: blockRows, negativeTile: negativeTile, meanRows: samples * positions,
+            gradient: nil, context: context)
     }
 
     /// The dense loss, and its gradient into `dQueryGrid [N·S², D]` scaled by `weight` (the caller's λ), written
     /// or added according to `update`.
+    ///
+    /// - Parameter meanSamples: the batch the loss is a mean over, when this call evaluates only some of its
+    ///   samples (pointers then start at the first of them): the result is their share of the mean and the
+    ///   gradient is scaled as for the whole batch, so that slices evaluated apart (on two lanes) give the bits
+    ///   of one call. Nil for `samples`.
     public static func forwardBackward(
         samples: Int, positions: Int, dim: Int, negatives: Int, temperature: Float,
         queryGrid: UnsafePointer<Float>, keyGrid: UnsafePointer<Float>, matches: UnsafePointer<Int32>,
         queue: UnsafePointer<Float>, workspace: Workspace,
         blockRows: Int = InfoNCELoss.defaultBlockRows, negativeTile: Int = InfoNCELoss.defaultNegativeTile,
-        weight: Float, dQueryGrid: UnsafeMutablePointer<Float>, update: GradientUpdate, context: ComputeContext
+        weight: Float, dQueryGrid: UnsafeMutablePointer<Float>, update: GradientUpdate, meanSamples: Int? = nil,
+        context: ComputeContext
     ) -> InfoNCELoss.Result {
         ContrastiveCrossEntropy.run(
             rows: samples * positions, dim: dim, negatives: negatives, temperature: temperature, query: queryGrid,
             queue: queue, positive: matchedKey(positions: positions, dim: dim, keyGrid: keyGrid, matches: matches),
             workspace: workspace, blockRows: blockRows, negativeTile: negativeTile,
+            meanRows: (meanSamples ?? samples) * positions,
             gradient: .init(weight: weight, dQuery: dQueryGrid, update: update), context: context)
     }
 

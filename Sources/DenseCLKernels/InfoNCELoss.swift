@@ -31,6 +31,11 @@ public enum InfoNCELoss {
         public var positiveMean: Double
         /// Mean negative similarity `⟨q, queue_j⟩` over rows and negatives (before the division by T).
         public var negativeMean: Double
+
+        /// Two slices' shares of one mean (see `meanSamples` in ``DenseInfoNCELoss``) add up to the mean.
+        public static func + (a: Result, b: Result) -> Result {
+            Result(loss: a.loss + b.loss, positiveMean: a.positiveMean + b.positiveMean, negativeMean: a.negativeMean + b.negativeMean)
+        }
     }
 
     /// Rows per block when the caller does not choose. With the queue swept in tiles the block no longer sets the
@@ -67,7 +72,7 @@ public enum InfoNCELoss {
         ContrastiveCrossEntropy.run(
             rows: rows, dim: dim, negatives: negatives, temperature: temperature, query: query, queue: queue,
             positive: { key + $0 * dim }, workspace: workspace, blockRows: blockRows, negativeTile: negativeTile,
-            gradient: nil, context: context)
+            meanRows: rows, gradient: nil, context: context)
     }
 
     /// The loss, and its gradient into `dQuery [N, D]` scaled by `weight` (the caller's `1 − λ`), written or added
@@ -81,7 +86,7 @@ public enum InfoNCELoss {
         ContrastiveCrossEntropy.run(
             rows: rows, dim: dim, negatives: negatives, temperature: temperature, query: query, queue: queue,
             positive: { key + $0 * dim }, workspace: workspace, blockRows: blockRows, negativeTile: negativeTile,
-            gradient: .init(weight: weight, dQuery: dQuery, update: update), context: context)
+            meanRows: rows, gradient: .init(weight: weight, dQuery: dQuery, update: update), context: context)
     }
 }
 
@@ -107,13 +112,19 @@ enum ContrastiveCrossEntropy {
         return WorkspaceSize(floats: block * tile + block * dim, doubles: 6 * block)
     }
 
-    /// - Parameter positive: the positive key row (`D` floats) of query row `r`; called concurrently.
+    /// - Parameters:
+    ///   - positive: the positive key row (`D` floats) of query row `r`; called concurrently.
+    ///   - meanRows: the number of rows the loss is a mean over: `rows`, or more when this call evaluates a slice
+    ///     of them (the result is then this slice's share of the mean, and the gradient's scale is the whole
+    ///     loss's, so that slices computed apart give the bits of one call).
     static func run(
         rows: Int, dim: Int, negatives: Int, temperature: Float,
         query: UnsafePointer<Float>, queue: UnsafePointer<Float>, positive: (Int) -> UnsafePointer<Float>,
-        workspace: Workspace, blockRows: Int, negativeTile: Int, gradient: Gradient?, context: ComputeContext
+        workspace: Workspace, blockRows: Int, negativeTile: Int, meanRows: Int, gradient: Gradient?,
+        context: ComputeContext
     ) -> InfoNCELoss.Result {
         precondition(rows >= 1 && dim >= 1 && negatives >= 1 && blockRows >= 1 && negativeTile >= 1, "InfoNCE: sizes must be positive")
+        precondition(meanRows >= rows, "InfoNCE: the mean cannot be over fewer rows than are evaluated")
         precondition(temperature > 0 && temperature.isFinite, "InfoNCE: temperature must be positive")
         let (d, k) = (dim, negatives)
         precondition(
@@ -128,7 +139,7 @@ enum ContrastiveCrossEntropy {
         let rowMaxima = rowNegatives + block, rowSums = rowMaxima + block
         let inverseT = 1 / Double(temperature)
         // d loss_mean / d logit, times the weight, times 1/T for the chain rule through logits = dots / T.
-        let scale = gradient.map { Double($0.weight) / (Double(rows) * Double(temperature)) } ?? 0
+        let scale = gradient.map { Double($0.weight) / (Double(meanRows) * Double(temperature)) } ?? 0
         var lossSum = 0.0, positiveSum = 0.0, negativeSum = 0.0
 
         var start = 0
@@ -194,8 +205,8 @@ enum ContrastiveCrossEntropy {
             start += m
         }
         return InfoNCELoss.Result(
-            loss: lossSum / Double(rows), positiveMean: positiveSum / Double(rows),
-            negativeMean: negativeSum / (Double(rows) * Double(k)))
+            loss: lossSum / Double(meanRows), positiveMean: positiveSum / Double(meanRows),
+            negativeMean: negativeSum / (Double(meanRows) * Double(k)))
     }
 }
 

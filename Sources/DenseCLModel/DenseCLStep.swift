@@ -65,11 +65,19 @@ public final class DenseCLStep {
     private let lossWorkspace: Workspace
     private let matchWorkspace: Workspace
     private let memory = BufferOwner()
-    /// With two threads or more: the lane that runs the query forward beside the EMA and key forward.
-    private var queryLane: ComputeLane?
-    /// The query forward's arguments and outcome on `queryLane`.
-    private var laneDense = false
+    /// With two threads or more: the second lane, for the query forward (beside the EMA and key forward) and
+    /// for a share of the dense loss's samples (beside the global loss and the rest).
+    private var lane: ComputeLane?
+    /// The jobs of `lane` (its argument).
+    private enum LaneJob: Int { case queryForward, denseLossShare }
+    /// The jobs' arguments and outcomes.
+    private var laneDense = false, laneLambda = 0.0
     private var laneError: DenseCLError?
+    private var laneDenseResult: InfoNCELoss.Result?
+    /// Samples of the dense loss this thread evaluates with two lanes (the lane takes the rest); chosen so that
+    /// both have about the same rows once the global loss is counted.
+    private let denseSamplesHere: Int
+    private let laneLossWorkspace: Workspace?
 
     /// - Throws: ``DenseCLError`` for invalid hyperparameters, a queue length that is not a multiple of the global
     ///   batch, an image size the backbone cannot run, a grid that does not fit C5, or a BatchNorm group count that
@@ -116,17 +124,20 @@ public final class DenseCLStep {
                 dense ? DenseInfoNCELoss.workspaceSize(rows: denseRows, dim: d, negatives: k) : .zero))
         matchWorkspace = Workspace.allocate(
             dense ? DenseCorrespondence.workspaceSize(samples: n, positions: positions) : .zero)
-        if context.allowsTwoLanes {
-            queryLane = ComputeLane(name: "densecl-query-forward") { [unowned self] _ in
-                do throws(DenseCLError) {
-                    try self.runQueryForward(dense: self.laneDense, context: self.context.oneThread)
-                } catch { self.laneError = error }
-            }
+        // Rows here: n (global) + h·P (dense); on the lane: (n − h)·P. Equal at h = n(P − 1) / 2P.
+        denseSamplesHere = min(n - 1, max(0, Int((Double(n * (positions - 1)) / Double(2 * positions)).rounded())))
+        let twoLanes = context.allowsTwoLanes
+        laneLossWorkspace = twoLanes && dense
+            ? Workspace.allocate(DenseInfoNCELoss.workspaceSize(rows: (n - denseSamplesHere) * positions, dim: d, negatives: k))
+            : nil
+        if twoLanes {
+            lane = ComputeLane(name: "densecl-step") { [unowned self] job in self.runLaneJob(job) }
         }
     }
 
     deinit {
-        queryLane?.stop()
+        lane?.stop()
+        laneLossWorkspace?.deallocate()
         lossWorkspace.deallocate()
         matchWorkspace.deallocate()
     }
@@ -178,7 +189,7 @@ public final class DenseCLStep {
     ///   (one process); nil when the runtime has filled `key.input` itself (``forwardKeyEncoder()``).
     public func forwardEncoders(lambda: Double, shuffle: (step: Int, seed: UInt64)?) throws(DenseCLError) {
         let dense = try denseLoss(lambda)
-        guard let queryLane else {
+        guard let lane else {
             try runQueryForward(dense: dense, context: context)
             updateKeyEncoder()
             try runKeyForward(shuffle: shuffle, context: context)
@@ -188,16 +199,31 @@ public final class DenseCLStep {
         defer { context.activate() }
         laneDense = dense
         laneError = nil
-        queryLane.submit(0)
+        lane.submit(LaneJob.queryForward.rawValue)
         do throws(DenseCLError) {
             updateKeyEncoder(context: context.oneThread)
             try runKeyForward(shuffle: shuffle, context: context.oneThread)
         } catch {
-            queryLane.wait()
+            lane.wait()
             throw error
         }
-        queryLane.wait()
+        lane.wait()
         if let laneError { throw laneError }
+    }
+
+    private func runLaneJob(_ job: Int) {
+        switch LaneJob(rawValue: job) {
+        case .queryForward:
+            do throws(DenseCLError) {
+                try runQueryForward(dense: laneDense, context: context.oneThread)
+            } catch { laneError = error }
+        case .denseLossShare:
+            laneDenseResult = denseLoss(
+                samples: denseSamplesHere..<configuration.batch, lambda: laneLambda, workspace: laneLossWorkspace!,
+                context: context.oneThread)
+        case nil:
+            preconditionFailure("unknown lane job \(job)")
+        }
     }
 
     private func runKeyForward(shuffle: (step: Int, seed: UInt64)?, context: ComputeContext) throws(DenseCLError) {
@@ -268,25 +294,52 @@ public final class DenseCLStep {
     public func computeLosses(lambda: Double) -> DenseCLLosses {
         guard let dense = try? denseLoss(lambda) else { preconditionFailure("λ \(lambda) was not validated") }
         let (n, d, k) = (configuration.batch, state.layout.neck.dim, state.queue.length)
-        let temperature = Float(configuration.temperature)
-        let global = InfoNCELoss.forwardBackward(
-            rows: n, dim: d, negatives: k, temperature: temperature, query: queryEmbeddings.baseAddress!,
-            key: keys.global.baseAddress!, queue: state.queue.values.baseAddress!,
-            workspace: lossWorkspace, weight: Float(1 - lambda), dQuery: dQuery.baseAddress!,
-            update: .overwrite, context: context)
-        var denseResult: InfoNCELoss.Result?
         if dense {
             DenseCorrespondence.forward(
                 samples: n, positions: positions, channels: state.layout.neck.channels,
                 query: queryBackbone.baseAddress!, key: keys.backbone.baseAddress!, matches: matches.baseAddress!,
                 workspace: matchWorkspace, context: context)
-            denseResult = DenseInfoNCELoss.forwardBackward(
-                samples: n, positions: positions, dim: d, negatives: k, temperature: temperature,
-                queryGrid: queryGrid.baseAddress!, keyGrid: keys.grid.baseAddress!, matches: matches.baseAddress!,
-                queue: state.denseQueue.values.baseAddress!, workspace: lossWorkspace,
-                weight: Float(lambda), dQueryGrid: dQueryGrid.baseAddress!, update: .overwrite, context: context)
+        }
+        // With two lanes, the lane evaluates the dense loss of samples denseSamplesHere..<n while this thread
+        // does the global loss and the other samples; each row's arithmetic is that of one call.
+        let split = dense && lane != nil
+        if let lane, split {
+            context.activateOneThread()
+            laneLambda = lambda
+            lane.submit(LaneJob.denseLossShare.rawValue)
+        }
+        let here = split ? context.oneThread : context
+        let global = InfoNCELoss.forwardBackward(
+            rows: n, dim: d, negatives: k, temperature: Float(configuration.temperature),
+            query: queryEmbeddings.baseAddress!, key: keys.global.baseAddress!, queue: state.queue.values.baseAddress!,
+            workspace: lossWorkspace, weight: Float(1 - lambda), dQuery: dQuery.baseAddress!,
+            update: .overwrite, context: here)
+        var denseResult: InfoNCELoss.Result?
+        if split {
+            let mine = denseSamplesHere > 0
+                ? denseLoss(samples: 0..<denseSamplesHere, lambda: lambda, workspace: lossWorkspace, context: here) : nil
+            lane!.wait()
+            context.activate()
+            denseResult = mine.map { $0 + laneDenseResult! } ?? laneDenseResult!
+        } else if dense {
+            denseResult = denseLoss(samples: 0..<n, lambda: lambda, workspace: lossWorkspace, context: context)
         }
         return DenseCLLosses(lambda: lambda, global: global, dense: denseResult)
+    }
+
+    /// The dense InfoNCE of `samples` (their share of the batch mean) and its gradient into their rows of
+    /// `dQueryGrid`; `matches` must be computed.
+    private func denseLoss(
+        samples: Range<Int>, lambda: Double, workspace: Workspace, context: ComputeContext
+    ) -> InfoNCELoss.Result {
+        let (d, p) = (state.layout.neck.dim, positions), first = samples.lowerBound * p
+        return DenseInfoNCELoss.forwardBackward(
+            samples: samples.count, positions: p, dim: d, negatives: state.queue.length,
+            temperature: Float(configuration.temperature), queryGrid: queryGrid.baseAddress! + first * d,
+            keyGrid: keys.grid.baseAddress! + first * d, matches: matches.baseAddress! + first,
+            queue: state.denseQueue.values.baseAddress!, workspace: workspace, weight: Float(lambda),
+            dQueryGrid: dQueryGrid.baseAddress! + first * d, update: .overwrite, meanSamples: configuration.batch,
+            context: context)
     }
 
     /// Phase 4, second half: the backward pass from the loss gradients of ``computeLosses(lambda:)`` through the

@@ -140,7 +140,9 @@ public final class ResNet {
             ? Workspace.allocate(program.convolutions.reduce(WorkspaceSize.zero) { $0.union($1.workspaceSize) }) : nil
         pendingParameterEnd = Self.pendingParameterEnds(program, slots: slots)
         if twoLanes {
-            weightLane = ComputeLane(name: "resnet-weight-gradients") { [unowned self] s in self.weightGradient(step: s) }
+            weightLane = ComputeLane(name: "resnet-weight-gradients") { [unowned self] s in
+                self.weightGradient(step: s, workspace: self.weightLaneWorkspace!, context: self.context.oneThread)
+            }
         }
     }
 

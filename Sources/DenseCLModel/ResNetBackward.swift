@@ -35,13 +35,21 @@ extension ResNet {
             let started = profile?.start()
             switch step {
             case .convolution(let unit, let x, _):
-                if let lane {
+                let dX = x == 0 ? dInput : gradient(x)
+                if let lane, dX != nil {
                     lane.submit(s)  // returns once the previous convolution's weight gradient is done
                     pendingConvolutionEnd = slots[unit].weight.range.upperBound
+                } else if let lane {
+                    // Nothing else to do beside it (the stem, without an input gradient): both threads on it.
+                    lane.wait()
+                    self.context.activate()
+                    weightGradient(step: s, workspace: weightLaneWorkspace!, context: self.context)
+                    self.context.activateOneThread()
+                    pendingConvolutionEnd = 0
                 } else {
-                    weightGradient(step: s)
+                    weightGradient(step: s, workspace: workspace, context: context)
                 }
-                guard let dX = x == 0 ? dInput : gradient(x) else { break }
+                guard let dX else { break }
                 Conv2d.backwardData(
                     program.convolutions[unit], weight: parameters.pointer(slots[unit].weight), dOutput: dY, dInput: dX,
                     update: updates[s].input, workspace: workspace, context: context)
@@ -68,17 +76,15 @@ extension ResNet {
         if let gradientsReady, pendingParameterEnd[0] < reported { gradientsReady(pendingParameterEnd[0]) }
     }
 
-    /// The weight gradient of convolution step `s` (a job of the weight lane, or inline): `dW += dYᵀ · im2col(x)`.
-    func weightGradient(step s: Int) {
+    /// The weight gradient of convolution step `s`: `dW += dYᵀ · im2col(x)`.
+    func weightGradient(step s: Int, workspace: Workspace, context: ComputeContext) {
         guard case .convolution(let unit, let x, let y) = program.steps[s], let gradients else {
             preconditionFailure("weight gradient of a step that is not a convolution")
         }
-        let onLane = weightLane != nil && profile == nil
         let dY = y == program.output ? backwardSource! : UnsafePointer(gradient(y))
         Conv2d.backwardWeight(
             program.convolutions[unit], input: tensor(x), dOutput: dY, dWeight: gradients.pointer(slots[unit].weight),
-            dBias: nil, workspace: onLane ? weightLaneWorkspace! : workspace,
-            context: onLane ? context.oneThread : context)
+            dBias: nil, workspace: workspace, context: context)
     }
 
     /// `pendingParameterEnd` (see there): per step, the highest parameter end among the steps before it.

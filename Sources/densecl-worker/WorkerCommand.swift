@@ -1,10 +1,17 @@
 import ArgumentParser
+import DenseCLKernels
 import DenseCLWorker
 import Foundation
 
 /// `densecl-worker`: joins a coordinator and trains its share of every step until the run ends.
 @main
 struct WorkerCommand: ParsableCommand {
+    /// OpenBLAS's kernel set is chosen when the library loads: relaunch first if this CPU has a faster one.
+    static func main() {
+        OpenBLASKernelChoice.relaunchWithPreferredKernels()
+        main(nil)
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "densecl-worker", abstract: "A DenseCL training worker (see docs/distributed.md).")
 

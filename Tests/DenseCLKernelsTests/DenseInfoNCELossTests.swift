@@ -86,6 +86,45 @@ final class DenseInfoNCELossTests: XCTestCase {
         }
     }
 
+    /// Two lanes evaluate disjoint samples with `meanSamples` = the batch: their shares add up to the whole loss and
+    /// their gradient rows are those of one call (the same per-row arithmetic and the same scale).
+    func testSampleSlicesAddUpToTheWholeBatch() {
+        let (samples, positions, dim) = (4, 9, 8)
+        var rng = CounterRNG(seed: 6, domain: .test)
+        let matches = (0..<samples * positions).map { _ in Int32(rng.nextInt(below: positions)) }
+        let data = denseData(samples: samples, positions: positions, dim: dim, negatives: 300, matches: matches, seed: 26)
+        let (whole, wholeGradient) = run(data, positions: positions, matches: matches, temperature: 0.2, weight: 0.5,
+                                         blockRows: 512)
+        let scratch = data.scratch(blockRows: 512)
+        var gradient = [Float](repeating: .nan, count: data.rows * dim)
+        var total: InfoNCELoss.Result?
+        for slice in [0..<1, 1..<4] {
+            let first = slice.lowerBound * positions
+            let share = data.query.withUnsafeBufferPointer { q in
+                data.key.withUnsafeBufferPointer { k in
+                    matches.withUnsafeBufferPointer { m in
+                        gradient.withUnsafeMutableBufferPointer { dq in
+                            DenseInfoNCELoss.forwardBackward(
+                                samples: slice.count, positions: positions, dim: dim, negatives: data.negatives,
+                                temperature: 0.2, queryGrid: q.baseAddress! + first * dim,
+                                keyGrid: k.baseAddress! + first * dim, matches: m.baseAddress! + first,
+                                queue: data.queue, workspace: scratch.workspace, weight: 0.5,
+                                dQueryGrid: dq.baseAddress! + first * dim, update: .overwrite, meanSamples: samples,
+                                context: Kernels.context())
+                        }
+                    }
+                }
+            }
+            total = total.map { $0 + share } ?? share
+        }
+        // Shares of a Double mean added in another order: a few Double ulps.
+        XCTAssertEqual(total!.loss, whole.loss, accuracy: 1e-12 * whole.loss)
+        XCTAssertEqual(total!.negativeMean, whole.negativeMean, accuracy: 1e-12)
+        // Per-row arithmetic and scale as in one call; BLAS may pick another kernel for another M (an ulp or so).
+        let diff = Discrepancy(actual: gradient, expected: wholeGradient.map(Double.init))
+        XCTAssertLessThanOrEqual(diff.maxAbs, 1e-6, "\(diff)")
+    }
+
     func testMatchesPyTorch() throws {
         let file = try Fixtures.load("losses/dense.safetensors")
         let shape = try file.int64s("input.shape").map(Int.init)
