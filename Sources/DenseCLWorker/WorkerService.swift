@@ -248,12 +248,11 @@ public final class WorkerService {
     }
 
     /// Floats per gradient bucket: 1 Mi (4 MiB). With a 2048-wide neck ResNet-18's arena (13.8 M floats) makes 14
-    /// buckets, ResNet-50's (32.4 M) 31. Small enough that the first bucket (the neck and the last 3x3
-    /// convolution of layer 4) is on the wire early in backward and that little is left to reduce after its last
-    /// layer; large enough that the per-bucket cost (one ring pass: 2(n-1) part latencies, a plan and a queue
-    /// entry) stays small beside the bytes moved: at two workers a bucket is two 1 MiB parts per rank
-    /// (`CollectiveOptions.partBytes`). DDP's `bucket_cap_mb` default is 25 MB for GPU links; a CPU backward
-    /// produces gradients more slowly, so smaller buckets expose less of the reduction.
+    /// buckets, ResNet-50's (32.4 M) 31. Small enough that the first buckets (the neck, then layer 4's last
+    /// convolutions) are on the wire early in backward and that only the buckets of the first layers wait for
+    /// its end; large enough that the fixed cost of a bucket (one ring pass: 2(n-1) part latencies,
+    /// a queue entry and a wake-up) stays small beside the bytes moved: at two workers a bucket is two 1 MiB parts
+    /// per rank (`CollectiveOptions.partBytes`). (DDP's `bucket_cap_mb` defaults to 25 MB.)
     static let bucketCapacity = 1 << 20
 
     private func readiness(_ state: DenseCLState, rank: Int) -> Ready {
