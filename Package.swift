@@ -100,6 +100,7 @@ let package = Package(
         .testTarget(name: "DenseCLCommTests", dependencies: ["DenseCLTestSupport", "DenseCLComm"], swiftSettings: strict),
         .testTarget(name: "DenseCLCheckpointTests", dependencies: ["DenseCLTestSupport", "DenseCLCheckpoint"], swiftSettings: strict),
         .testTarget(name: "DenseCLCoordinatorTests", dependencies: ["DenseCLTestSupport", "DenseCLCoordinator"], swiftSettings: strict),
+        .testTarget(name: "DenseCLToolTests", dependencies: ["densecl", "DenseCLConfig"], swiftSettings: strict),
         .testTarget(
             name: "DenseCLWorkerTests", dependencies: ["DenseCLTestSupport", "DenseCLWorker", "DenseCLCoordinator"],
             swiftSettings: strict),

@@ -20,6 +20,10 @@ public final class Coordinator {
     public let config: DenseCLConfig
     public let store: CheckpointStore
     public let endpoint: String
+    /// Consulted about once a second while the workers of a fresh run are being admitted: a description of why the awaited workers
+    /// can no longer come (`LocalWorkers.exitedEarly()`: spawned workers that exited) ends the wait at once with
+    /// ``CoordinatorError/invalidSetup(_:)`` instead of at the join timeout.
+    public var admissionCheck: (() -> String?)?
     private let channel: ControlChannel
     private let context: ZMQContext
     private let schedule: TrainingSchedule
@@ -188,11 +192,19 @@ public final class Coordinator {
             return !joined.isEmpty && waiting.allSatisfy(joined.contains) && batch % joined.count == 0
         }
         while !enough() {
-            let event = try nextEventOrNil(until: deadline) { () throws(CoordinatorError) -> Void? in
+            // Waits in slices of a second so that a dead local worker ends the wait at once, not at the timeout.
+            let slice = min(deadline, ContinuousClock.now + .seconds(1))
+            let event = try nextEventOrNil(until: slice) { () throws(CoordinatorError) -> Void? in
+                // Only at the first admission: after a failure the survivors are awaited without the lost ones.
+                if survivors == nil, let failure = admissionCheck?() { throw .invalidSetup(failure) }
+                guard ContinuousClock.now >= deadline else { return () }
                 if survivors != nil, !joined.isEmpty, batch % joined.count == 0 { return nil }
                 throw .joinTimeout(joined: joined.count, expected: full, seconds: Self.seconds(timeout))
             }
-            guard let event else { break }
+            guard let event else {
+                if ContinuousClock.now < deadline { continue }
+                break
+            }
             switch event {
             case .message(let m, let from) where m.kind == ServiceMessage.join:
                 if !joined.contains(from) {

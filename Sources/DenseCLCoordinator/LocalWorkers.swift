@@ -26,11 +26,27 @@ public final class LocalWorkers: @unchecked Sendable {
                 throw .spawnFailed("\(executable.path): \(error)")
             }
             processes.append(process)
+            logs.append(logURL)
         }
     }
 
     /// The names the workers join under.
     public var names: [String] { processes.indices.map { "local-\($0)" } }
+
+    /// Where each worker's output goes.
+    private var logs: [URL] = []
+
+    /// When a worker has already exited (a worker never exits before its run ends): which one, its status and the
+    /// last lines of its log; nil while all run.
+    public func exitedEarly() -> String? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let i = processes.firstIndex(where: { !$0.isRunning }) else { return nil }
+        let text = (try? String(contentsOf: logs[i], encoding: .utf8)) ?? ""
+        let tail = text.split(separator: "\n").suffix(10).map { "  | " + $0 }.joined(separator: "\n")
+        return "local worker \(i) exited with status \(processes[i].terminationStatus) before the run ended; "
+            + "the end of \(logs[i].path):\n" + tail
+    }
 
     /// Waits up to `grace` for the workers to exit on their own, then terminates (SIGTERM) and, after another
     /// `grace`, kills (SIGKILL) the ones still running. Safe to call more than once and from a signal handler's queue.

@@ -39,24 +39,3 @@ struct StepMeter {
         return line
     }
 }
-
-/// `RUN_DIR/metrics.csv`: one line per step (step, epoch, loss_single, loss_dense, lr, lambda) with the losses at
-/// full precision, for curves and for comparing runs.
-final class MetricsFile {
-    private let handle: FileHandle?
-
-    init(url: URL, append: Bool) {
-        if !append || !FileManager.default.fileExists(atPath: url.path) {
-            _ = FileManager.default.createFile(atPath: url.path, contents: Data("step,epoch,loss_single,loss_dense,lr,lambda\n".utf8))
-        }
-        handle = try? FileHandle(forWritingTo: url)
-        _ = try? handle?.seekToEnd()
-    }
-
-    deinit { try? handle?.close() }
-
-    func append(step: Int, epoch: Int, globalLoss: Double, denseLoss: Double, learningRate: Double, lambda: Double) {
-        let line = "\(step),\(epoch),\(globalLoss),\(denseLoss),\(learningRate),\(lambda)\n"
-        try? handle?.write(contentsOf: Data(line.utf8))
-    }
-}

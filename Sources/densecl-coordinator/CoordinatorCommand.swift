@@ -48,6 +48,7 @@ struct CoordinatorCommand: ParsableCommand {
                     count: localWorkers, executable: workerBinary, endpoint: coordinator.endpoint,
                     threads: configuration.train.threads, logDirectory: run)
                 let spawned = local!
+                coordinator.admissionCheck = { spawned.exitedEarly() }
                 signal(SIGINT, SIG_IGN)
                 signal(SIGTERM, SIG_IGN)
                 let queue = DispatchQueue(label: "densecl-coordinator-signals")

@@ -14,8 +14,10 @@ struct BenchStep: ParsableCommand {
         discussion: """
             The step is the official one at world size 1: query forward, EMA of the key encoder, key forward, \
             global (and dense) InfoNCE against queues of --queue keys, enqueue, backward, SGD. Inputs are random. \
-            --workers N runs N processes of 1 thread each at once (without communication between them: an upper \
-            bound of data-parallel scaling) next to 1 process x 1 thread and 1 process x N threads.
+            --workers N measures the distributed runtime instead: densecl-coordinator --local-workers with 1 worker x \
+            1 thread, N workers x 1 thread and 1 worker x N threads, one after the other, at the global batch --batch \
+            on synthetic data without augmentation, timed from each run's metrics.csv. --no-communication replaces \
+            the runtime by N independent processes (an upper bound of data-parallel scaling).
             """)
 
     @Option(help: "resnet18, resnet34, resnet50 or resnet101.")
@@ -24,7 +26,7 @@ struct BenchStep: ParsableCommand {
     @Option(help: "Square input side in pixels.")
     var imageSize = 96
 
-    @Option(help: "Images per step.")
+    @Option(help: "Images per step (with --workers: the global batch, split over the workers).")
     var batch = 32
 
     @Option(help: "densecl (λ = 0.5, dense head and dense loss) or mocov2 (λ = 0, no dense branch).")
@@ -33,11 +35,18 @@ struct BenchStep: ParsableCommand {
     @Option(help: "Threads for BLAS and the kernels.")
     var threads = 2
 
-    @Option(help: "Timed steps (the median is reported).")
-    var steps = 10
+    @Option(name: .customLong("steps"), help: "Timed steps (the median is reported); default 10, or 12 with --workers.")
+    var stepsOption: Int?
 
-    @Option(help: "Untimed steps first.")
-    var warmup = 2
+    @Option(name: .customLong("warmup"), help: "Untimed steps first; default 2, or 4 with --workers.")
+    var warmupOption: Int?
+
+    /// Timed steps: `--steps`, by default 10 in one process and 12 per run of the distributed runtime.
+    var steps: Int { stepsOption ?? (workers > 1 && !noCommunication ? 12 : 10) }
+
+    /// Untimed steps: `--warmup`, by default 2 in one process and 4 per run of the distributed runtime (the first
+    /// steps also connect the workers and fill the loaders' prefetch).
+    var warmup: Int { warmupOption ?? (workers > 1 && !noCommunication ? 4 : 2) }
 
     @Option(help: "Queue length K of both negative queues.")
     var queue = 65536
@@ -48,8 +57,11 @@ struct BenchStep: ParsableCommand {
     @Option(help: "Hidden width of the neck; 0 = the C5 width (512 for ResNet-18/34, 2048 for ResNet-50/101).")
     var hidDim = 0
 
-    @Option(help: "Processes of 1 thread each to run at once (scaling measurement); 1 = this process only.")
+    @Option(help: "Workers of 1 thread each (scaling measurement through the distributed runtime); 1 = this process only.")
     var workers = 1
+
+    @Flag(help: "With --workers: N independent bench step processes instead of the runtime (no all-reduce, shuffle-BN or queue traffic; an upper bound).")
+    var noCommunication = false
 
     @Flag(help: "Per-layer time and GFLOP/s of both backbones, by direction.")
     var profile = false
@@ -68,6 +80,7 @@ struct BenchStep: ParsableCommand {
         guard queue >= 1, featDim >= 1, hidDim >= 0 else { throw ValidationError("--queue and --feat-dim must be at least 1") }
         guard (1...64).contains(workers) else { throw ValidationError("--workers must be between 1 and 64") }
         guard !(profile && workers > 1) else { throw ValidationError("--profile runs in one process: drop --workers") }
+        guard !noCommunication || workers > 1 else { throw ValidationError("--no-communication needs --workers 2 or more") }
     }
 
     func run() throws {
