@@ -134,16 +134,31 @@ public struct StepReport: Sendable, Equatable {
         rank: Int, globalLoss: Double, denseLoss: Double, queueChecksum: UInt64, keys: UnsafeBufferPointer<Float>,
         denseKeys: UnsafeBufferPointer<Float>, skipped: Bool = false
     ) -> [UInt8] {
-        var w = ByteWriter(capacity: 41 + 4 * (keys.count + denseKeys.count))
-        w.write(UInt32(rank))
-        w.write(globalLoss)
-        w.write(denseLoss)
-        w.write(queueChecksum)
-        w.write(floats: keys)
-        w.write(floats: denseKeys)
-        w.write(UInt8(skipped ? 1 : 0))
+        var w = ByteWriter(capacity: encodedSize(keys: keys.count, denseKeys: denseKeys.count))
+        encode(
+            into: &w, rank: rank, globalLoss: globalLoss, denseLoss: denseLoss, queueChecksum: queueChecksum, keys: keys,
+            denseKeys: denseKeys, skipped: skipped)
         return w.bytes
     }
+
+    /// Encodes into `writer`, emptied first and reused from step to step: the worker's report costs no allocation
+    /// once the writer holds `encodedSize` bytes of capacity and the previous report has been sent.
+    public static func encode(
+        into writer: inout ByteWriter, rank: Int, globalLoss: Double, denseLoss: Double, queueChecksum: UInt64,
+        keys: UnsafeBufferPointer<Float>, denseKeys: UnsafeBufferPointer<Float>, skipped: Bool = false
+    ) {
+        writer.removeAll()
+        writer.write(UInt32(rank))
+        writer.write(globalLoss)
+        writer.write(denseLoss)
+        writer.write(queueChecksum)
+        writer.write(floats: keys)
+        writer.write(floats: denseKeys)
+        writer.write(UInt8(skipped ? 1 : 0))
+    }
+
+    /// Bytes of an encoded report with `keys` and `denseKeys` floats.
+    public static func encodedSize(keys: Int, denseKeys: Int) -> Int { 41 + 4 * (keys + denseKeys) }
 
     public init(decoding bytes: [UInt8]) throws(CommError) {
         var r = ByteReader(bytes)

@@ -12,9 +12,10 @@ import SafeTensors
 ///
 /// One step (docs/distributed.md): query forward on its slice of the global batch; momentum update; key forward
 /// on the key views of the samples π assigns to it (its BatchNorm groups mix other workers' samples); all-to-all
-/// of the key outputs back to the samples' owners; losses against the shared queues and backward; ring
-/// all-reduce (mean) of the gradients; report of losses and keys to the coordinator; SGD; all-reduce (mean) of
-/// the BatchNorm buffers; then the coordinator's queue delta is enqueued.
+/// of the key outputs back to the samples' owners; losses against the shared queues; backward, during which the
+/// gradient buckets are ring all-reduced (mean) as they become final; report of losses and keys to the
+/// coordinator; SGD; all-reduce (mean) of the BatchNorm buffers; then the coordinator's queue delta is enqueued.
+/// The data plane is used only by the communication thread of a ``GradientAllReduce``.
 public final class WorkerService {
     private let channel: ControlChannel
     private let context: ZMQContext
@@ -127,19 +128,28 @@ public final class WorkerService {
             throw .model(error)
         }
 
-        // Data plane: a ZeroMQ transport per rank, connected through the coordinator's address book.
+        // Data plane: a ZeroMQ transport per rank, connected through the coordinator's address book, then handed
+        // to the communication thread of the gradient all-reduce (stopped before the transport is closed).
         let transport: ZeroMQTransport
-        let collectives: Collectives<ZeroMQTransport>
+        let reduction: GradientAllReduce<ZeroMQTransport>
+        let normPlans: (query: RingAllReducePlan, key: RingAllReducePlan)
         do {
             transport = try ZeroMQTransport(context: context, rank: rank, worldSize: world)
             let book = try Rendezvous.join(
                 on: channel, rank: rank, endpoint: transport.endpoint, generation: generation, timeout: timeout)
             try transport.connect(to: book)
-            collectives = try Collectives(
-                transport: transport, session: Session(runID: welcome.runID, generation: generation),
-                options: CollectiveOptions(timeout: .seconds(config.cluster.stepTimeoutS)))
+            let options = CollectiveOptions(timeout: .seconds(config.cluster.stepTimeoutS))
+            let collectives = try Collectives(
+                transport: transport, session: Session(runID: welcome.runID, generation: generation), options: options)
+            func plan(_ buffer: UnsafeMutableBufferPointer<Float>) -> RingAllReducePlan {
+                RingAllReducePlan(count: buffer.count, worldSize: world, rank: rank, partElements: options.partBytes / 4)
+            }
+            normPlans = (plan(state.queryState.buffer), plan(state.keyState.buffer))
+            reduction = try GradientAllReduce(
+                collectives: collectives, gradients: step.gradients.buffer, bucketCapacity: Self.bucketCapacity)
         } catch { throw .comm(error) }
         defer { transport.close() }
+        defer { reduction.close() }
 
         let exchange = KeyExchange(step: step, rank: rank, world: world, shuffle: world * config.model.bnGroups > 1)
         let loader: BatchLoader
@@ -162,6 +172,9 @@ public final class WorkerService {
 
         try send(ServiceMessage.ready, readiness(state, rank: rank).encoded)
         let dense = step.configuration.hasDenseBranch
+        var report = ByteWriter(
+            capacity: StepReport.encodedSize(keys: step.keys.global.count, denseKeys: step.keys.pooledDense.count))
+        let (queryNorms, keyNorms) = (state.queryState.buffer, state.keyState.buffer)
         while true {
             let message = try wait(for: ServiceMessage.plan, timeout: timeout)
             let plan: StepPlan
@@ -177,27 +190,27 @@ public final class WorkerService {
             let losses: DenseCLLosses
             do {
                 try step.forwardEncoders(lambda: plan.lambda, shuffle: nil)
-                collectives.step = UInt64(plan.step)
-                try exchange.deliver(permutation: plan.permutation, collectives: collectives)
-                losses = step.lossesAndBackward(lambda: plan.lambda)
-                // A non-finite local loss, or the test-only injection, poisons the gradient before the all-reduce:
-                // the reduced gradient, bit-identical on every rank, then carries the skip decision to all.
+                try reduction.begin(step: plan.step)
+                try exchange.deliver(permutation: plan.permutation, through: reduction)
+                losses = step.computeLosses(lambda: plan.lambda)
+                // A non-finite local loss, or the test-only injection, poisons the gradient (element 0, just before
+                // its bucket is queued): the reduced gradient, bit-identical on every rank, then carries the skip
+                // decision to all.
                 if !losses.weightedGlobal.isFinite || !losses.weightedDense.isFinite || nanSteps.contains(plan.step) {
-                    step.gradients.buffer[0] = .nan
+                    reduction.poisonGradient()
                 }
-                if world > 1 { try collectives.allReduce(step.gradients.buffer) }
+                step.backward(lambda: plan.lambda, gradientsReady: reduction.gradientsReady)
+                try reduction.finish()
             } catch let error as DenseCLError { throw .model(error) } catch let error as CommError { throw .comm(error) } catch {
                 throw .invalidSetup("\(error)")
             }
             let skip = !Self.allFinite(step.gradients.buffer)
             let checksum = plan.verifyQueues ? Self.checksum(state) : 0
-            try send(
-                ServiceMessage.report,
-                StepReport.encode(
-                    rank: rank, globalLoss: losses.weightedGlobal, denseLoss: losses.weightedDense, queueChecksum: checksum,
-                    keys: UnsafeBufferPointer(step.keys.global), denseKeys: UnsafeBufferPointer(step.keys.pooledDense),
-                    skipped: skip),
-                step: plan.step)
+            StepReport.encode(
+                into: &report, rank: rank, globalLoss: losses.weightedGlobal, denseLoss: losses.weightedDense,
+                queueChecksum: checksum, keys: UnsafeBufferPointer(step.keys.global),
+                denseKeys: UnsafeBufferPointer(step.keys.pooledDense), skipped: skip)
+            try send(ServiceMessage.report, report.bytes, step: plan.step)
             if skip {
                 log("\(name): step \(plan.step + 1): non-finite gradient, update skipped")
             } else {
@@ -205,8 +218,10 @@ public final class WorkerService {
             }
             if world > 1 {
                 do {
-                    try collectives.allReduce(state.queryState.buffer)
-                    try collectives.allReduce(state.keyState.buffer)
+                    try reduction.run { comm in
+                        try comm.allReduce(queryNorms, plan: normPlans.query)
+                        try comm.allReduce(keyNorms, plan: normPlans.key)
+                    }
                 } catch { throw .comm(error) }
             }
             let deltaMessage = try wait(for: ServiceMessage.enqueue, timeout: timeout)
@@ -231,6 +246,14 @@ public final class WorkerService {
             }
         }
     }
+
+    /// Floats per gradient bucket: 1 Mi (4 MiB). With a 2048-wide neck ResNet-18's arena (13.8 M floats) makes 14
+    /// buckets, ResNet-50's (32.4 M) 31. Small enough that the first buckets (the neck, then layer 4's last
+    /// convolutions) are on the wire early in backward and that only the buckets of the first layers wait for
+    /// its end; large enough that the fixed cost of a bucket (one ring pass: 2(n-1) part latencies,
+    /// a queue entry and a wake-up) stays small beside the bytes moved: at two workers a bucket is two 1 MiB parts
+    /// per rank (`CollectiveOptions.partBytes`). (DDP's `bucket_cap_mb` defaults to 25 MB.)
+    static let bucketCapacity = 1 << 20
 
     private func readiness(_ state: DenseCLState, rank: Int) -> Ready {
         Ready(

@@ -34,6 +34,10 @@ public final class BucketedAllReduce<T: Transport>: Sendable {
     /// Stops the thread after the queued jobs and waits for it.
     deinit { core.stop() }
 
+    /// Stops the communication thread after the queued jobs and waits for it (idempotent). Afterwards the
+    /// transport may be closed by its owner; a later ``finish()`` or ``run(_:)`` throws ``CommError/closed``.
+    public func close() { core.stop() }
+
     /// Starts a step: resets the bucket bookkeeping and stamps `step` on the following messages.
     public func begin(step: UInt64) throws(CommError) { try core.begin(step: step) }
 

@@ -4,6 +4,10 @@ public struct ByteWriter: Sendable {
 
     public init(capacity: Int = 0) { bytes.reserveCapacity(capacity) }
 
+    /// Empties the writer and keeps its storage, so that a message encoded every step reuses one buffer (no
+    /// allocation as long as the previous ``bytes`` are no longer referenced and the new message fits).
+    public mutating func removeAll() { bytes.removeAll(keepingCapacity: true) }
+
     public mutating func write<T: FixedWidthInteger>(_ value: T) {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
