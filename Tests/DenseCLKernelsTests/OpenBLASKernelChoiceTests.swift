@@ -20,4 +20,16 @@ final class OpenBLASKernelChoiceTests: XCTestCase {
         XCTAssertNil(OpenBLASKernelChoice.preferredCoreType(vendor: "AuthenticAMD", family: 26, avx512: true, openBLASPick: "SkylakeX"))
         XCTAssertNil(OpenBLASKernelChoice.preferredCoreType(vendor: "AuthenticAMD", family: 25, avx512: true, openBLASPick: "Haswell"))
     }
+
+    func testTheRelaunchAddsOnlyWhatTheUserDidNotSet() {
+        let both = OpenBLASKernelChoice.missingVariables(in: [:], preferredCoreType: "Haswell")
+        XCTAssertEqual(both, ["OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_THREAD_TIMEOUT": "4"])
+        XCTAssertEqual(
+            OpenBLASKernelChoice.missingVariables(in: ["OPENBLAS_CORETYPE": "SkylakeX"], preferredCoreType: nil),
+            ["OPENBLAS_THREAD_TIMEOUT": "4"])
+        XCTAssertEqual(
+            OpenBLASKernelChoice.missingVariables(
+                in: ["OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_THREAD_TIMEOUT": "28"], preferredCoreType: nil), [:])
+        XCTAssertEqual(OpenBLASKernelChoice.missingVariables(in: ["DENSECL_KEEP_BLAS_KERNELS": "1"], preferredCoreType: "Haswell"), [:])
+    }
 }
