@@ -77,7 +77,7 @@ struct BenchAllReduce: ParsableCommand {
         // An all-reduce ends when its slowest rank does: per iteration, the maximum over ranks.
         let perRank = lines.map { values("allreduce-seconds", $0) }
         let times = (0..<iterations).map { i in perRank.map { $0.indices.contains(i) ? $0[i] : .infinity }.max()! }
-        let median = times.sorted()[times.count / 2]
+        let median = times.median
         let best = times.min()!
         let link = values("link-seconds", lines[1]).min() ?? .nan
         let linkRate = bytes / link / 1e9
@@ -110,9 +110,4 @@ struct BenchAllReduce: ParsableCommand {
     }
 
     private func format(_ value: Double) -> String { String(format: "%.2f", value) }
-}
-
-extension Array where Element == Double {
-    /// The middle value (upper median for an even count); NaN when empty.
-    var median: Double { isEmpty ? .nan : sorted()[count / 2] }
 }

@@ -114,21 +114,15 @@ struct BenchData: ParsableCommand {
         var rates: [Rate] = []
         for _ in 0..<max(1, self.repeat) {
             let wall = ContinuousClock.now
-            let cpu = Self.processCPUSeconds()
+            let cpu = BenchClock.processCPU.now()
             let done = try body()
-            let cpuSeconds = Self.processCPUSeconds() - cpu
+            let cpuSeconds = BenchClock.processCPU.now() - cpu
             let elapsed = (ContinuousClock.now - wall).components
             let wallSeconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
             rates.append(Rate(wall: Double(done) / wallSeconds, perCore: Double(done) / cpuSeconds))
         }
         let byCore = rates.sorted { $0.perCore < $1.perCore }
         return byCore[byCore.count / 2]
-    }
-
-    static func processCPUSeconds() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
     }
 
     static func writeJPEGs(count: Int, width: Int, height: Int, quality: Int, progressive: Bool, into directory: String)

@@ -45,7 +45,7 @@ struct BenchKernels: ParsableCommand {
             layer.map($0.name.contains) ?? true
         }
         let reps = quick ? 1 : repetitions
-        let clock: ConvBenchmark.Clock = cpuTime ? .processCPU : .wall
+        let clock: BenchClock = cpuTime ? .processCPU : .wall
         if !json {
             let timing = cpuTime ? "process CPU time" : "wall time"
             print("conv2d at ResNet-50 shapes, batch \(batch), \(threads) thread(s); GFLOP/s = 2·M·N·K / \(timing), median of \(reps)")
@@ -170,29 +170,18 @@ enum ConvBenchmark {
         deinit { pointer.deallocate() }
     }
 
-    enum Clock: Sendable {
-        case wall, processCPU
-
-        func now() -> Double {
-            var t = timespec()
-            clock_gettime(self == .wall ? CLOCK_MONOTONIC : CLOCK_PROCESS_CPUTIME_ID, &t)
-            return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
-        }
-    }
-
     /// Median time of `repetitions` calls of `body`, after one untimed warm-up call.
-    static func medianSeconds(_ repetitions: Int, clock: Clock, _ body: () -> Void) -> Double {
+    static func medianSeconds(_ repetitions: Int, clock: BenchClock, _ body: () -> Void) -> Double {
         body()
-        let times = (0..<repetitions).map { _ in
+        return (0..<repetitions).map { _ in
             let start = clock.now()
             body()
             return clock.now() - start
-        }.sorted()
-        return times[times.count / 2]
+        }.median
     }
 
     static func measure(
-        _ layer: Layer, batch: Int, chunkRows: Int?, repetitions: Int, clock: Clock, context: ComputeContext
+        _ layer: Layer, batch: Int, chunkRows: Int?, repetitions: Int, clock: BenchClock, context: ComputeContext
     ) throws -> [Result] {
         let s = try Conv2dShape(
             batch: batch, inChannels: layer.inChannels, outChannels: layer.outChannels, inHeight: layer.size,
@@ -226,8 +215,8 @@ enum ConvBenchmark {
                 convTimes.append(medianSeconds(1, clock: clock, conv))
                 gemmTimes.append(medianSeconds(1, clock: clock, gemm))
             }
-            let convSeconds = convTimes.sorted()[convTimes.count / 2]
-            let gemmSeconds = gemmTimes.sorted()[gemmTimes.count / 2]
+            let convSeconds = convTimes.median
+            let gemmSeconds = gemmTimes.median
             results.append(Result(
                 layer: layer.name, direction: direction, m: direction == .backwardWeight ? n : m,
                 n: direction == .backwardData ? k : (direction == .forward ? n : k),
@@ -255,7 +244,7 @@ enum MemoryBoundBenchmark {
     }
 
     static func measure(
-        batch: Int, repetitions: Int, clock: ConvBenchmark.Clock, only filter: String?, context: ComputeContext
+        batch: Int, repetitions: Int, clock: BenchClock, only filter: String?, context: ComputeContext
     ) throws -> [Result] {
         var results: [Result] = []
         func record(_ kernel: String, _ shape: String, tensorBytes: Double, _ body: () -> Void) {

@@ -107,23 +107,11 @@ struct BenchLosses: ParsableCommand {
         body()  // warm-up: page faults, OpenBLAS buffers
         var cpuTimes: [Double] = [], wallTimes: [Double] = []
         for _ in 0..<max(1, repeats) {
-            let (cpu0, wall0) = (Self.threadCPUSeconds(), Self.wallSeconds())
+            let (cpu0, wall0) = (BenchClock.threadCPU.now(), BenchClock.wall.now())
             body()
-            cpuTimes.append(Self.threadCPUSeconds() - cpu0)
-            wallTimes.append(Self.wallSeconds() - wall0)
+            cpuTimes.append(BenchClock.threadCPU.now() - cpu0)
+            wallTimes.append(BenchClock.wall.now() - wall0)
         }
-        return (cpuTimes.sorted()[cpuTimes.count / 2], wallTimes.sorted()[wallTimes.count / 2])
-    }
-
-    private static func threadCPUSeconds() -> Double {
-        var t = timespec()
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
-        return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
-    }
-
-    private static func wallSeconds() -> Double {
-        var t = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &t)
-        return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+        return (cpuTimes.median, wallTimes.median)
     }
 }

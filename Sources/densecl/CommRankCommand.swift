@@ -121,29 +121,21 @@ struct CommRank: ParsableCommand {
         let ringBytes = 2 * (world - 1) * (count / world) * 4
         // CPU time (this process, all threads) tells the cost independently of what else the host runs.
         for _ in 0..<2 {
-            let cpu = processCPUSeconds()
+            let cpu = BenchClock.processCPU.now()
             let seconds = try comm.probeRing(byteCount: ringBytes, source: UnsafeRawBufferPointer(buffer))
             print("ring-seconds \(seconds.inSeconds)")
-            print("ring-cpu \(processCPUSeconds() - cpu)")
+            print("ring-cpu \(BenchClock.processCPU.now() - cpu)")
         }
         for _ in 0..<iterations {
             try comm.barrier()
-            let cpu = processCPUSeconds()
+            let cpu = BenchClock.processCPU.now()
             let start = ContinuousClock.now
             try comm.allReduce(data, plan: plan)
             print("allreduce-seconds \(start.duration(to: .now).inSeconds)")
-            print("allreduce-cpu \(processCPUSeconds() - cpu)")
+            print("allreduce-cpu \(BenchClock.processCPU.now() - cpu)")
         }
         try comm.barrier()
     }
-}
-
-/// User plus system CPU time of this process so far, all threads included (ZeroMQ's I/O thread too).
-func processCPUSeconds() -> Double {
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
-    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) * 1e-6 }
-    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 /// Rank-encoded inputs with an exact closed-form mean (see the comm tests' `RankEncoded`): rank r holds

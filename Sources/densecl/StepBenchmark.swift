@@ -75,29 +75,29 @@ struct StepBenchmark: Encodable {
         // One step, phase by phase, in the order of the PyTorch script (enqueue before backward, which does not
         // read the queues).
         func runStep(_ index: Int, record: Bool) throws {
-            var marks = [now(.wall)]
-            let cpuStart = now(.cpu)
+            var marks = [BenchClock.wall.now()]
+            let cpuStart = BenchClock.processCPU.now()
             if lanes {
                 try step.forwardEncoders(lambda: lambda, shuffle: (index, 0))
-                marks.append(now(.wall))
+                marks.append(BenchClock.wall.now())
             } else {
                 try step.forwardQuery(lambda: lambda)
-                marks.append(now(.wall))
+                marks.append(BenchClock.wall.now())
                 step.updateKeyEncoder()
-                marks.append(now(.wall))
+                marks.append(BenchClock.wall.now())
                 try step.forwardKeys(step: index, seed: 0)
-                marks.append(now(.wall))
+                marks.append(BenchClock.wall.now())
             }
             loss = step.computeLosses(lambda: lambda).total
-            marks.append(now(.wall))
+            marks.append(BenchClock.wall.now())
             step.enqueueKeys()
-            marks.append(now(.wall))
+            marks.append(BenchClock.wall.now())
             step.backward(lambda: lambda)
-            marks.append(now(.wall))
+            marks.append(BenchClock.wall.now())
             step.applyUpdate(learningRate: 0.03)
-            marks.append(now(.wall))
+            marks.append(BenchClock.wall.now())
             guard record else { return }
-            cpuTimes.append(now(.cpu) - cpuStart)
+            cpuTimes.append(BenchClock.processCPU.now() - cpuStart)
             stepTimes.append(marks[marks.count - 1] - marks[0])
             for (i, name) in phases.enumerated() { phaseTimes[name]!.append(marks[i + 1] - marks[i]) }
         }
@@ -148,21 +148,13 @@ struct StepBenchmark: Encodable {
         context.activate()
         var best = Double.infinity
         for _ in 0..<4 {
-            let start = now(.wall)
+            let start = BenchClock.wall.now()
             Gemm.multiply(
                 transposeA: false, transposeB: false, m: n, n: n, k: n, a: a.baseAddress!, lda: n,
                 b: a.baseAddress! + n * n, ldb: n, beta: 0, c: a.baseAddress! + 2 * n * n, ldc: n)
-            best = min(best, now(.wall) - start)
+            best = min(best, BenchClock.wall.now() - start)
         }
         return 2 * Double(n * n * n) / best / 1e9
-    }
-
-    enum Clock { case wall, cpu }
-
-    static func now(_ clock: Clock) -> Double {
-        var t = timespec()
-        clock_gettime(clock == .wall ? CLOCK_MONOTONIC : CLOCK_PROCESS_CPUTIME_ID, &t)
-        return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
     }
 
     func jsonString() throws -> String {
