@@ -197,7 +197,7 @@ public final class Coordinator {
             let event = try nextEventOrNil(until: slice) { () throws(CoordinatorError) -> Void? in
                 // Only at the first admission: after a failure the survivors are awaited without the lost ones.
                 if survivors == nil, let failure = admissionCheck?() { throw .invalidSetup(failure) }
-                guard ContinuousClock.now >= deadline else { return () }
+                guard ContinuousClock.now >= deadline else { return nil }  // a slice ended, not the wait
                 if survivors != nil, !joined.isEmpty, batch % joined.count == 0 { return nil }
                 throw .joinTimeout(joined: joined.count, expected: full, seconds: Self.seconds(timeout))
             }
