@@ -77,16 +77,22 @@ public enum InfoNCELoss {
 
     /// The loss, and its gradient into `dQuery [N, D]` scaled by `weight` (the caller's `1 − λ`), written or added
     /// according to `update`.
+    ///
+    /// - Parameter meanRows: the rows the loss is a mean over; `rows` (the default), or the whole batch's when
+    ///   this call evaluates a slice of it (`query`, `key` and `dQuery` then point at the slice's first row). The
+    ///   result is the slice's share of the mean and the gradient carries the whole batch's scale, so slices
+    ///   evaluated apart add up to one call (``Result/+(_:_:)``), each row with the arithmetic of one call.
     public static func forwardBackward(
         rows: Int, dim: Int, negatives: Int, temperature: Float,
         query: UnsafePointer<Float>, key: UnsafePointer<Float>, queue: UnsafePointer<Float>,
         workspace: Workspace, blockRows: Int = defaultBlockRows, negativeTile: Int = defaultNegativeTile,
-        weight: Float, dQuery: UnsafeMutablePointer<Float>, update: GradientUpdate, context: ComputeContext
+        weight: Float, dQuery: UnsafeMutablePointer<Float>, update: GradientUpdate, meanRows: Int? = nil,
+        context: ComputeContext
     ) -> Result {
         ContrastiveCrossEntropy.run(
             rows: rows, dim: dim, negatives: negatives, temperature: temperature, query: query, queue: queue,
             positive: { key + $0 * dim }, workspace: workspace, blockRows: blockRows, negativeTile: negativeTile,
-            meanRows: rows, gradient: .init(weight: weight, dQuery: dQuery, update: update), context: context)
+            meanRows: meanRows ?? rows, gradient: .init(weight: weight, dQuery: dQuery, update: update), context: context)
     }
 }
 

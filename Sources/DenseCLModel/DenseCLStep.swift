@@ -66,17 +66,21 @@ public final class DenseCLStep {
     private let matchWorkspace: Workspace
     private let memory = BufferOwner()
     /// With two threads or more: the second lane, for the query forward (beside the EMA and key forward) and
-    /// for a share of the dense loss's samples (beside the global loss and the rest).
+    /// for a share of the losses: some of the dense loss's samples (beside the global loss and the other samples),
+    /// or, without the dense branch, half of the global loss's rows.
     private var lane: ComputeLane?
     /// The jobs of `lane` (its argument).
-    private enum LaneJob: Int { case queryForward, denseLossShare }
+    private enum LaneJob: Int { case queryForward, denseLossShare, globalLossShare }
     /// The jobs' arguments and outcomes.
     private var laneDense = false, laneLambda = 0.0
     private var laneError: DenseCLError?
     private var laneDenseResult: InfoNCELoss.Result?
+    private var laneGlobalResult: InfoNCELoss.Result?
     /// Samples of the dense loss this thread evaluates with two lanes (the lane takes the rest); chosen so that
     /// both have about the same rows once the global loss is counted.
     private let denseSamplesHere: Int
+    /// Rows of the global loss this thread evaluates with two lanes and no dense branch (the lane takes the rest).
+    private let globalRowsHere: Int
     private let laneLossWorkspace: Workspace?
 
     /// - Throws: ``DenseCLError`` for invalid hyperparameters, a queue length that is not a multiple of the global
@@ -126,10 +130,11 @@ public final class DenseCLStep {
             dense ? DenseCorrespondence.workspaceSize(samples: n, positions: positions) : .zero)
         // Rows here: n (global) + h·P (dense); on the lane: (n − h)·P. Equal at h = n(P − 1) / 2P.
         denseSamplesHere = min(n - 1, max(0, Int((Double(n * (positions - 1)) / Double(2 * positions)).rounded())))
+        globalRowsHere = n / 2
         let twoLanes = context.allowsTwoLanes
-        laneLossWorkspace = twoLanes && dense
-            ? Workspace.allocate(DenseInfoNCELoss.workspaceSize(rows: (n - denseSamplesHere) * positions, dim: d, negatives: k))
-            : nil
+        laneLossWorkspace = !twoLanes ? nil
+            : dense ? Workspace.allocate(DenseInfoNCELoss.workspaceSize(rows: (n - denseSamplesHere) * positions, dim: d, negatives: k))
+            : n > 1 ? Workspace.allocate(InfoNCELoss.workspaceSize(rows: n - globalRowsHere, dim: d, negatives: k)) : nil
         if twoLanes {
             lane = ComputeLane(name: "densecl-step") { [unowned self] job in self.runLaneJob(job) }
         }
@@ -221,6 +226,10 @@ public final class DenseCLStep {
             laneDenseResult = denseLoss(
                 samples: denseSamplesHere..<configuration.batch, lambda: laneLambda, workspace: laneLossWorkspace!,
                 context: context.oneThread)
+        case .globalLossShare:
+            laneGlobalResult = globalLoss(
+                rows: globalRowsHere..<configuration.batch, lambda: laneLambda, workspace: laneLossWorkspace!,
+                context: context.oneThread)
         case nil:
             preconditionFailure("unknown lane job \(job)")
         }
@@ -293,7 +302,7 @@ public final class DenseCLStep {
     /// them). `lambda` must be the one given to ``forwardQuery(lambda:)``.
     public func computeLosses(lambda: Double) -> DenseCLLosses {
         guard let dense = try? denseLoss(lambda) else { preconditionFailure("λ \(lambda) was not validated") }
-        let (n, d, k) = (configuration.batch, state.layout.neck.dim, state.queue.length)
+        let n = configuration.batch
         if dense {
             DenseCorrespondence.forward(
                 samples: n, positions: positions, channels: state.layout.neck.channels,
@@ -301,19 +310,22 @@ public final class DenseCLStep {
                 workspace: matchWorkspace, context: context)
         }
         // With two lanes, the lane evaluates the dense loss of samples denseSamplesHere..<n while this thread
-        // does the global loss and the other samples; each row's arithmetic is that of one call.
-        let split = dense && lane != nil
-        if let lane, split {
+        // does the global loss and the other samples; without the dense branch, the lane evaluates the global
+        // loss of rows globalRowsHere..<n and this thread the others. Each row's arithmetic is that of one call.
+        let split = dense && lane != nil, splitGlobal = !dense && laneLossWorkspace != nil
+        if let lane, split || splitGlobal {
             context.activateOneThread()
             laneLambda = lambda
-            lane.submit(LaneJob.denseLossShare.rawValue)
+            lane.submit(split ? LaneJob.denseLossShare.rawValue : LaneJob.globalLossShare.rawValue)
         }
-        let here = split ? context.oneThread : context
-        let global = InfoNCELoss.forwardBackward(
-            rows: n, dim: d, negatives: k, temperature: Float(configuration.temperature),
-            query: queryEmbeddings.baseAddress!, key: keys.global.baseAddress!, queue: state.queue.values.baseAddress!,
-            workspace: lossWorkspace, weight: Float(1 - lambda), dQuery: dQuery.baseAddress!,
-            update: .overwrite, context: here)
+        let here = split || splitGlobal ? context.oneThread : context
+        var global = globalLoss(
+            rows: 0..<(splitGlobal ? globalRowsHere : n), lambda: lambda, workspace: lossWorkspace, context: here)
+        if splitGlobal {
+            lane!.wait()
+            context.activate()
+            global = global + laneGlobalResult!
+        }
         var denseResult: InfoNCELoss.Result?
         if split {
             let mine = denseSamplesHere > 0
@@ -325,6 +337,18 @@ public final class DenseCLStep {
             denseResult = denseLoss(samples: 0..<n, lambda: lambda, workspace: lossWorkspace, context: context)
         }
         return DenseCLLosses(lambda: lambda, global: global, dense: denseResult)
+    }
+
+    /// The global InfoNCE of `rows` (their share of the batch mean) and its gradient into their rows of `dQuery`.
+    private func globalLoss(
+        rows: Range<Int>, lambda: Double, workspace: Workspace, context: ComputeContext
+    ) -> InfoNCELoss.Result {
+        let (d, first) = (state.layout.neck.dim, rows.lowerBound * state.layout.neck.dim)
+        return InfoNCELoss.forwardBackward(
+            rows: rows.count, dim: d, negatives: state.queue.length, temperature: Float(configuration.temperature),
+            query: queryEmbeddings.baseAddress! + first, key: keys.global.baseAddress! + first,
+            queue: state.queue.values.baseAddress!, workspace: workspace, weight: Float(1 - lambda),
+            dQuery: dQuery.baseAddress! + first, update: .overwrite, meanRows: configuration.batch, context: context)
     }
 
     /// The dense InfoNCE of `samples` (their share of the batch mean) and its gradient into their rows of

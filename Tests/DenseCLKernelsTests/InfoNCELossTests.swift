@@ -141,6 +141,39 @@ final class InfoNCELossTests: XCTestCase {
         XCTAssertLessThanOrEqual(diff.maxAbs, 1e-6, "\(diff)")
     }
 
+    /// Two lanes evaluate disjoint row slices with `meanRows` = the batch: their shares add up to the whole loss,
+    /// and their gradient rows are those of one call. Without `meanRows` each slice would be a mean over its own
+    /// rows (twice too large for halves), which both assertions catch.
+    func testRowSlicesAddUpToTheWholeBatch() {
+        let data = ContrastiveLossData(rows: 6, dim: 8, negatives: 700, seed: 31)
+        let (whole, wholeGradient) = data.runGlobalWithGradient(temperature: 0.2, weight: 0.5, accumulate: false)
+        let scratch = data.scratch(blockRows: InfoNCELoss.defaultBlockRows)
+        var gradient = [Float](repeating: .nan, count: data.rows * data.dim)
+        var total: InfoNCELoss.Result?
+        for slice in [0..<2, 2..<6] {
+            let first = slice.lowerBound * data.dim
+            let share = data.query.withUnsafeBufferPointer { q in
+                data.key.withUnsafeBufferPointer { k in
+                    gradient.withUnsafeMutableBufferPointer { dq in
+                        InfoNCELoss.forwardBackward(
+                            rows: slice.count, dim: data.dim, negatives: data.negatives, temperature: 0.2,
+                            query: q.baseAddress! + first, key: k.baseAddress! + first, queue: data.queue,
+                            workspace: scratch.workspace, weight: 0.5, dQuery: dq.baseAddress! + first,
+                            update: .overwrite, meanRows: data.rows, context: Kernels.context())
+                    }
+                }
+            }
+            total = total.map { $0 + share } ?? share
+        }
+        // Shares of a Double mean added in another order: a few Double ulps.
+        XCTAssertEqual(total!.loss, whole.loss, accuracy: 1e-12 * whole.loss)
+        XCTAssertEqual(total!.positiveMean, whole.positiveMean, accuracy: 1e-12)
+        XCTAssertEqual(total!.negativeMean, whole.negativeMean, accuracy: 1e-12)
+        // Per-row arithmetic and scale as in one call; BLAS may pick another kernel for another M (an ulp or so).
+        let diff = Discrepancy(actual: gradient, expected: wholeGradient.map(Double.init))
+        XCTAssertLessThanOrEqual(diff.maxAbs, 1e-6, "\(diff)")
+    }
+
     func testMatchesPyTorch() throws {
         let file = try Fixtures.load("losses/infonce.safetensors")
         let q = try file.floats("input.q"), k = try file.floats("input.k"), queue = try file.floats("input.queue")

@@ -58,10 +58,20 @@ final class TwoLaneTests: XCTestCase {
 
     /// Three whole DenseCL steps (λ 0.5, shuffle-BN over 2 groups) at one and two threads: the same losses and the
     /// same state, up to the loss kernels' and the neck's own two-thread loops, which split rows (the same
-    /// per-row arithmetic) and sums of per-chunk partials (a different summation order).
+    /// per-row arithmetic) and sums of per-chunk partials (a different summation order). With two lanes the
+    /// dense loss is split by samples between the lanes.
     func testStepsOnTwoLanesMatchOneThread() throws {
+        try assertTwoLanesMatchOneThread(lambda: 0.5)
+    }
+
+    /// The same for MoCo-v2 steps (λ 0, no dense branch), where the two lanes split the global loss's rows.
+    func testMoCoStepsOnTwoLanesMatchOneThread() throws {
+        try assertTwoLanesMatchOneThread(lambda: 0)
+    }
+
+    private func assertTwoLanesMatchOneThread(lambda: Double, line: UInt = #line) throws {
         func run(threads: Int) throws -> (losses: [Double], state: [Float]) {
-            let configuration = TinyDenseCL.configuration(batch: 4, groups: 2)
+            let configuration = TinyDenseCL.configuration(batch: 4, lambda: lambda, groups: 2)
             let step = try DenseCLStep(
                 state: TinyDenseCL.state(queueLength: 8), configuration: configuration,
                 context: try ComputeContext(threads: threads))
@@ -70,7 +80,7 @@ final class TwoLaneTests: XCTestCase {
                 let count = step.queryImages.count
                 _ = step.queryImages.update(fromContentsOf: GradientCheck.randomValues(count: count, seed: 9, sub: 2 * t, low: -2, high: 2))
                 _ = step.keyImages.update(fromContentsOf: GradientCheck.randomValues(count: count, seed: 9, sub: 2 * t + 1, low: -2, high: 2))
-                losses.append(try step.run(step: t, seed: 5, learningRate: 0.05, lambda: 0.5).total)
+                losses.append(try step.run(step: t, seed: 5, learningRate: 0.05, lambda: lambda).total)
             }
             let s = step.state
             return (losses, [s.queryParameters, s.keyParameters, s.velocity, s.queryState, s.keyState].flatMap { Array($0.buffer) }
@@ -79,12 +89,12 @@ final class TwoLaneTests: XCTestCase {
         let one = try run(threads: 1), two = try run(threads: 2)
         for (a, b) in zip(one.losses, two.losses) {
             // Float32 loss terms summed in another order: ~1e-7 relative.
-            XCTAssertEqual(a, b, accuracy: 1e-5 * abs(a))
+            XCTAssertEqual(a, b, accuracy: 1e-5 * abs(a), "λ \(lambda)", line: line)
         }
         // Three updates of a partial-sum reordering (~1e-7 each, amplified ~30x per step, docs/numerics.md): 1e-4.
         // A lane that read a reused buffer or missed a write moves whole tensors (relative L2 of 1e-2 and more).
         let d = Discrepancy(actual: two.state, expected: one.state)
-        XCTAssertLessThan(d.relativeL2, 1e-4, "\(d)")
+        XCTAssertLessThan(d.relativeL2, 1e-4, "λ \(lambda): \(d)", line: line)
     }
 
     /// Equality of every value, reported as the count of differences and the first one (not two whole arrays).
