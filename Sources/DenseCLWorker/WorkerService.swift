@@ -264,9 +264,7 @@ public final class WorkerService {
 
     /// Whether every value is finite (the skip decision; run on the all-reduced gradient, identical on all ranks).
     static func allFinite(_ values: UnsafeMutableBufferPointer<Float>) -> Bool {
-        var ok = true
-        for v in values where !v.isFinite { ok = false; break }
-        return ok
+        FiniteCheck.allFinite(UnsafeBufferPointer(values))
     }
 
     static func checksum(_ state: DenseCLState) -> UInt64 {
