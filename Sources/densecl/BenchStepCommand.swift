@@ -26,7 +26,7 @@ struct BenchStep: ParsableCommand {
     @Option(help: "Square input side in pixels.")
     var imageSize = 96
 
-    @Option(help: "Images per step (with --workers: the global batch, split over the workers).")
+    @Option(help: "Images per step (with --workers: the global batch, split over the workers; per worker with --per-worker-batch).")
     var batch = 32
 
     @Option(help: "densecl (λ = 0.5, dense head and dense loss) or mocov2 (λ = 0, no dense branch).")
@@ -63,6 +63,9 @@ struct BenchStep: ParsableCommand {
     @Flag(help: "With --workers: N independent bench step processes instead of the runtime (no all-reduce, shuffle-BN or queue traffic; an upper bound).")
     var noCommunication = false
 
+    @Flag(help: "With --workers: --batch images per worker (weak scaling: N workers run a global batch of N x --batch, and so does 1 worker x N threads) instead of a global batch split over the workers.")
+    var perWorkerBatch = false
+
     @Flag(help: "Per-layer time and GFLOP/s of both backbones, by direction.")
     var profile = false
 
@@ -81,6 +84,9 @@ struct BenchStep: ParsableCommand {
         guard (1...64).contains(workers) else { throw ValidationError("--workers must be between 1 and 64") }
         guard !(profile && workers > 1) else { throw ValidationError("--profile runs in one process: drop --workers") }
         guard !noCommunication || workers > 1 else { throw ValidationError("--no-communication needs --workers 2 or more") }
+        guard !perWorkerBatch || (workers > 1 && !noCommunication) else {
+            throw ValidationError("--per-worker-batch needs --workers 2 or more, without --no-communication (which already runs --batch per process)")
+        }
     }
 
     func run() throws {

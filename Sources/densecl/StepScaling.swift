@@ -25,7 +25,7 @@ struct StepScaling {
         let efficiency = result.workers / (Double(n) * result.single)
         if command.json {
             let report: [String: Double] = [
-                "workers": Double(n), "single_img_per_s": result.single, "workers_img_per_s": result.workers,
+                "workers": Double(n), "per_worker_batch": command.perWorkerBatch ? 1 : 0, "single_img_per_s": result.single, "workers_img_per_s": result.workers,
                 "threads_img_per_s": result.threads, "scaling_efficiency": efficiency,
                 "workers_over_threads": result.workers / result.threads,
             ]
@@ -46,9 +46,13 @@ struct StepScaling {
 
     private func measureRuntime() throws -> Result {
         let n = command.workers
+        // Strong scaling: the same global batch in all three runs. Weak scaling (--per-worker-batch): the N-worker
+        // run and the N-thread run process N x --batch images per step, the one-worker one-thread run --batch.
+        let weak = command.perWorkerBatch
         let runs = [(1, 1), (n, 1), (1, n)].map { workers, threads in
             DistributedStepRun(
-                workers: workers, threads: threads, arch: command.arch, imageSize: command.imageSize, batch: command.batch,
+                workers: workers, threads: threads, arch: command.arch, imageSize: command.imageSize,
+                batch: weak && workers * threads > 1 ? n * command.batch : command.batch,
                 mode: command.mode, queue: command.queue, featDim: command.featDim, hidDim: command.hidDim,
                 warmup: command.warmup, steps: command.steps)
         }
@@ -56,7 +60,11 @@ struct StepScaling {
         let coordinator = try binary("densecl-coordinator")
         _ = try binary("densecl-worker")
         if !command.json {
-            print("\(command.arch) \(command.imageSize)px, global batch \(command.batch) split over the workers, \(command.mode), K \(command.queue)")
+            if weak {
+                print("\(command.arch) \(command.imageSize)px, \(command.batch) images per worker (weak scaling: global batch \(n * command.batch) for \(n) workers and for 1 worker x \(n) threads), \(command.mode), K \(command.queue)")
+            } else {
+                print("\(command.arch) \(command.imageSize)px, global batch \(command.batch) split over the workers, \(command.mode), K \(command.queue)")
+            }
             print("  the real runtime (densecl-coordinator --local-workers): all-reduce, shuffle-BN and queue traffic included")
             print("  data: synthetic \(command.imageSize) px images, augmentation none, 1 loader thread per worker (the cheapest loading)")
             print("  img/s = global batch / median step time of \(command.steps) steps after \(command.warmup) warm-up steps (metrics.csv)")
