@@ -84,7 +84,7 @@ let package = Package(
             swiftSettings: strict),
         .executableTarget(
             name: "densecl-worker",
-            dependencies: ["DenseCLWorker", "DenseCLKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["DenseCLWorker", "DenseCLComm", "DenseCLKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 
         // Shared test helpers (fixture lookup, tensor comparison, gradient checks); not a product.

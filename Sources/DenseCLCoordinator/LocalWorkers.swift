@@ -14,7 +14,10 @@ public final class LocalWorkers: @unchecked Sendable {
         for i in 0..<count {
             let process = Process()
             process.executableURL = executable
-            process.arguments = ["--coordinator", endpoint, "--name", "local-\(i)", "--threads", String(threads)]
+            // All on this machine and its file system: the data plane goes over Unix-domain sockets.
+            process.arguments = [
+                "--coordinator", endpoint, "--name", "local-\(i)", "--threads", String(threads), "--data-plane", "ipc",
+            ]
             let logURL = logDirectory.appendingPathComponent("worker-\(i).log")
             _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
             if let handle = try? FileHandle(forWritingTo: logURL) {

@@ -20,6 +20,8 @@ public final class WorkerService {
     private let channel: ControlChannel
     private let context: ZMQContext
     private let threads: Int
+    /// Where this worker's data-plane inbox listens (see ``DataPlaneBinding``).
+    private let dataPlane: DataPlaneBinding
     private let log: (String) -> Void
     public let name: String
     /// How long the coordinator may stay away (silent, dead, restarting) before the worker gives up; replaced by
@@ -32,12 +34,15 @@ public final class WorkerService {
     private let nanSteps: Set<Int>
 
     /// Connects to the coordinator's control endpoint; `coordinatorTimeout` bounds how long it may be away.
+    /// `dataPlane` is where the worker's data inbox listens: an address the other workers reach (loopback
+    /// only when every worker runs on this machine).
     public init(
-        coordinator: String, name: String, threads: Int, coordinatorTimeout: Duration = .seconds(10),
-        nanSteps: Set<Int> = [], log: @escaping (String) -> Void
+        coordinator: String, name: String, threads: Int, dataPlane: DataPlaneBinding = .tcp(host: "127.0.0.1"),
+        coordinatorTimeout: Duration = .seconds(10), nanSteps: Set<Int> = [], log: @escaping (String) -> Void
     ) throws(TrainingError) {
         self.name = name
         self.threads = threads
+        self.dataPlane = dataPlane
         self.log = log
         self.coordinatorTimeout = coordinatorTimeout
         self.nanSteps = nanSteps
@@ -108,7 +113,7 @@ public final class WorkerService {
         let timeout = Duration.seconds(welcome.coordinatorTimeoutSeconds)
         coordinatorTimeout = timeout
         let generation = UInt32(welcome.generation)
-        log("\(name): rank \(rank) of \(world), generation \(generation)")
+        log("\(name): rank \(rank) of \(world), generation \(generation), data plane \(dataPlane)")
         let setup = try TrainingSetup(config: config, workers: world)
         let compute: ComputeContext
         do { compute = try ComputeContext(threads: threads) } catch { throw .invalidSetup("threads: \(error)") }
@@ -134,7 +139,8 @@ public final class WorkerService {
         let reduction: GradientAllReduce<ZeroMQTransport>
         let normPlans: (query: RingAllReducePlan, key: RingAllReducePlan)
         do {
-            transport = try ZeroMQTransport(context: context, rank: rank, worldSize: world)
+            transport = try ZeroMQTransport(
+                context: context, rank: rank, worldSize: world, options: ZeroMQTransportOptions(binding: dataPlane))
             let book = try Rendezvous.join(
                 on: channel, rank: rank, endpoint: transport.endpoint, generation: generation, timeout: timeout)
             try transport.connect(to: book)

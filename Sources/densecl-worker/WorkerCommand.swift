@@ -1,4 +1,5 @@
 import ArgumentParser
+import DenseCLComm
 import DenseCLKernels
 import DenseCLWorker
 import Foundation
@@ -21,6 +22,14 @@ struct WorkerCommand: ParsableCommand {
     var threads = 1
     @Option(help: "This worker's name (unique per run; a restarted worker reuses it).")
     var name = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+    @Option(
+        name: .customLong("data-plane"),
+        help: """
+            Where this worker's data inbox (all-reduce, shuffle-BN) listens: auto (TCP on this machine's address \
+            that routes to the coordinator; loopback when the coordinator is local), ipc (Unix-domain sockets, all \
+            workers on this machine), or an address of this machine that every other worker can reach.
+            """)
+    var dataPlane = "auto"
     @Option(name: .customLong("coordinator-timeout"), help: "Seconds without the coordinator before giving up.")
     var coordinatorTimeout = 10.0
     @Option(name: .customLong("debug-nan-step"), help: .hidden)
@@ -29,9 +38,10 @@ struct WorkerCommand: ParsableCommand {
     func run() throws {
         let log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         do {
+            let binding = try DataPlaneBinding.parse(dataPlane, coordinator: coordinator)
             let service = try WorkerService(
-                coordinator: coordinator, name: name, threads: threads, coordinatorTimeout: .seconds(coordinatorTimeout),
-                nanSteps: Set(nanSteps), log: log)
+                coordinator: coordinator, name: name, threads: threads, dataPlane: binding,
+                coordinatorTimeout: .seconds(coordinatorTimeout), nanSteps: Set(nanSteps), log: log)
             try service.run()
         } catch TrainingError.finished {
             log("\(name): run finished")

@@ -3,7 +3,8 @@ import DenseCLComm
 import Foundation
 
 /// `densecl bench allreduce`: ring all-reduce bandwidth of N local rank processes over ZeroMQ/TCP on
-/// 127.0.0.1, printed next to the raw throughput of one link measured in the same run.
+/// 127.0.0.1 (or Unix-domain sockets with `--ipc`, as `--local-workers` runs use), printed next to the raw
+/// throughput of one link measured in the same run.
 ///
 /// Bus bandwidth follows nccl-tests: `busbw = 2(n-1)/n · bytes / time`, the rate at which each rank's
 /// link carries data; a perfect ring reaches the single-link rate.
@@ -17,6 +18,8 @@ struct BenchAllReduce: ParsableCommand {
     @Option(help: "Timed all-reduces (the median is reported).") var iterations: Int = 5
     @Option(help: "Message part size in KiB.") var partKB: Int = 1024
     @Option(help: "Messages in flight per link.") var window: Int = 4
+    @Flag(help: "Data plane over Unix-domain sockets (ipc://), as the workers of --local-workers use, instead of TCP on 127.0.0.1.")
+    var ipc = false
 
     func validate() throws {
         guard workers >= 2 else { throw ValidationError("--workers must be at least 2") }
@@ -39,7 +42,7 @@ struct BenchAllReduce: ParsableCommand {
                 "comm-rank", "--coordinator", control.endpoint, "--rank", "\(rank)", "--world", "\(workers)",
                 "--run-id", "\(runID)", "--scenario", "bench", "--mb", "\(mb)", "--iterations", "\(iterations)",
                 "--part-bytes", "\(partKB * 1024)", "--window", "\(window)", "--timeout-ms", "60000",
-            ]
+            ] + (ipc ? ["--ipc"] : [])
             let output = Pipe()
             process.standardOutput = output
             try process.run()

@@ -29,6 +29,7 @@ struct CommRank: ParsableCommand {
     @Option var partBytes: Int = 1 << 20
     @Option var window: Int = 4
     @Option(help: "Bound on every wait, in milliseconds.") var timeoutMs: Int = 30_000
+    @Flag(help: "Data inbox on a Unix-domain socket (ipc://) instead of TCP on 127.0.0.1.") var ipc = false
 
     func run() throws {
         do {
@@ -49,7 +50,7 @@ struct CommRank: ParsableCommand {
         defer { control.close() }
         let transport = try ZeroMQTransport(
             context: context, rank: rank, worldSize: world,
-            options: ZeroMQTransportOptions(highWaterMark: max(8, window)))
+            options: ZeroMQTransportOptions(highWaterMark: max(8, window), binding: ipc ? .ipc : .tcp(host: "127.0.0.1")))
         defer { transport.close() }
         let endpoints = try Rendezvous.join(
             on: control, rank: rank, endpoint: transport.endpoint, generation: 1, timeout: .seconds(60))

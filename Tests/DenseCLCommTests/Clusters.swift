@@ -14,10 +14,12 @@ enum Cluster {
         return (0..<worldSize).map { network.transport(rank: $0) }
     }
 
-    /// ZeroMQ transports on 127.0.0.1 with system-picked ports, connected all to all.
-    static func zeroMQ(_ worldSize: Int, highWaterMark: Int = 4) throws -> [ZeroMQTransport] {
+    /// ZeroMQ transports on 127.0.0.1 with system-picked ports (or on Unix-domain sockets), connected all to all.
+    static func zeroMQ(
+        _ worldSize: Int, highWaterMark: Int = 4, binding: DataPlaneBinding = .tcp(host: "127.0.0.1")
+    ) throws -> [ZeroMQTransport] {
         let context = try ZMQContext()
-        let options = ZeroMQTransportOptions(highWaterMark: highWaterMark, linger: .milliseconds(200))
+        let options = ZeroMQTransportOptions(highWaterMark: highWaterMark, linger: .milliseconds(200), binding: binding)
         let transports = try (0..<worldSize).map {
             try ZeroMQTransport(context: context, rank: $0, worldSize: worldSize, options: options)
         }

@@ -10,17 +10,17 @@ public struct ZeroMQTransportOptions: Sendable {
     /// `ZMQ_LINGER`: how long closing waits to flush the last messages (the tail of a collective that the
     /// neighbour still needs) before dropping them. Bounded, so shutdown never hangs.
     public var linger: Duration = .seconds(2)
-    /// Interface the inbox binds to; the port is picked by the system (`tcp://<host>:*`).
-    public var host: String = "127.0.0.1"
+    /// Where the inbox listens (TCP on an address of this machine, or IPC for ranks on one machine).
+    public var binding: DataPlaneBinding = .tcp(host: "127.0.0.1")
 
-    public init(highWaterMark: Int = 8, linger: Duration = .seconds(2), host: String = "127.0.0.1") {
+    public init(highWaterMark: Int = 8, linger: Duration = .seconds(2), binding: DataPlaneBinding = .tcp(host: "127.0.0.1")) {
         self.highWaterMark = highWaterMark
         self.linger = linger
-        self.host = host
+        self.binding = binding
     }
 }
 
-/// The data plane over ZeroMQ/TCP: every rank binds one PULL inbox and connects one PUSH socket to each
+/// The data plane over ZeroMQ (TCP, or IPC on one machine): every rank binds one PULL inbox and connects one PUSH socket to each
 /// peer's inbox (a full mesh, so that all-to-all needs no forwarding; the ring collectives use two of them).
 ///
 /// Messages are a 64-byte header frame plus one payload frame. Borrowed payloads go out without a copy
@@ -36,7 +36,7 @@ public final class ZeroMQTransport: Transport {
     public let rank: Int
     public let worldSize: Int
     public var linkCapacity: Int { options.highWaterMark }
-    /// The inbox's resolved endpoint (`tcp://127.0.0.1:<port>`), to be published to the other ranks.
+    /// The inbox's resolved endpoint (`tcp://<host>:<port>` or `ipc://<path>`), to be published to the other ranks.
     public let endpoint: String
 
     private let options: ZeroMQTransportOptions
@@ -62,7 +62,7 @@ public final class ZeroMQTransport: Transport {
         self.context = context
         inbox = try ZMQSocket(context: context, type: ZMQ_PULL, role: "ring inbox", linger: options.linger)
         try inbox.set(ZMQ_RCVHWM, Int32(options.highWaterMark), "ZMQ_RCVHWM")
-        endpoint = try inbox.bind("tcp://\(options.host):*")
+        endpoint = try inbox.bind(options.binding.bindEndpoint)
         outboxes = Array(repeating: nil, count: worldSize)
         stash = Array(repeating: PeerFIFO(), count: worldSize)
         zmq_msg_init(headerMessage)

@@ -1,0 +1,56 @@
+import DenseCLComm
+import Foundation
+import XCTest
+
+/// Where a worker's data inbox listens: `--data-plane` parsing, the route to the coordinator, and the IPC
+/// transport carrying a real all-reduce.
+final class DataPlaneBindingTests: XCTestCase {
+    func testParsesExplicitChoices() throws {
+        XCTAssertEqual(try DataPlaneBinding.parse("ipc", coordinator: "tcp://10.1.2.3:5555"), .ipc)
+        XCTAssertEqual(try DataPlaneBinding.parse("10.0.0.5", coordinator: "tcp://10.1.2.3:5555"), .tcp(host: "10.0.0.5"))
+        XCTAssertEqual(try DataPlaneBinding.parse("auto", coordinator: "ipc:///tmp/coordinator"), .ipc)
+        XCTAssertEqual(try DataPlaneBinding.parse("auto", coordinator: "inproc://coordinator"), .ipc)
+        for bad in ["", "tcp://10.0.0.5:*", "two words"] {
+            XCTAssertThrowsError(try DataPlaneBinding.parse(bad, coordinator: "tcp://127.0.0.1:5555"), "'\(bad)'") { error in
+                XCTAssertTrue("\(error)".contains("--data-plane"), "the error names the option: \(error)")
+            }
+        }
+    }
+
+    /// `auto` with a local coordinator picks a loopback address (the route to 127.0.0.1 leaves from 127.0.0.1):
+    /// before, every worker bound 127.0.0.1 whatever the coordinator's host, which no other machine can reach.
+    func testAutoFollowsTheRouteToTheCoordinator() throws {
+        XCTAssertEqual(try DataPlaneBinding.parse("auto", coordinator: "tcp://127.0.0.1:5555"), .tcp(host: "127.0.0.1"))
+        XCTAssertEqual(try DataPlaneBinding.localAddress(routingTo: "tcp://localhost:7000"), "127.0.0.1")
+        XCTAssertThrowsError(try DataPlaneBinding.localAddress(routingTo: "tcp://no-such-host.invalid:5555")) { error in
+            XCTAssertTrue("\(error)".contains("no-such-host.invalid"), "the error names the host: \(error)")
+        }
+        XCTAssertThrowsError(try DataPlaneBinding.localAddress(routingTo: "udp://127.0.0.1:5555"))
+    }
+
+    /// The all-reduce over Unix-domain sockets gives the closed form on every rank, as over TCP; the endpoints
+    /// published are `ipc://` paths.
+    func testAllReduceOverIPC() throws {
+        let worldSize = 3
+        let transports = Handoff(value: try Cluster.zeroMQ(worldSize, binding: .ipc))
+        for transport in transports.value {
+            XCTAssertTrue(transport.endpoint.hasPrefix("ipc://"), transport.endpoint)
+        }
+        let count = 100_001  // RankEncoded is exact up to 2^17 values; several 64 KiB parts per chunk
+        let outputs = RankValues<[Float]>(worldSize)
+        let errors = runRanks(worldSize) { rank in
+            let comm = try Collectives(
+                transport: transports.value[rank], session: Session(runID: 7, generation: 1),
+                options: CollectiveOptions(partBytes: 64 << 10, window: 4, timeout: .seconds(10)))
+            var values = RankEncoded.input(rank: comm.rank, count: count)
+            try values.withUnsafeMutableBufferPointer { try comm.allReduce($0, bucket: 0) }
+            outputs[rank] = values
+        }
+        XCTAssertEqual(errors.compactMap { $0 }, [])
+        for rank in 0..<worldSize {
+            guard let values = outputs[rank] else { XCTFail("rank \(rank) has no result"); continue }
+            assertClosedForm(values, count: count, worldSize: worldSize, mean: true, context: "ipc, rank \(rank)")
+        }
+        for transport in transports.value { transport.close() }
+    }
+}
