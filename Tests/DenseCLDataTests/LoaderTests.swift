@@ -93,6 +93,36 @@ final class LoaderTests: XCTestCase {
         XCTAssertNotEqual(Array(query[(2 * floats)..<(3 * floats)]), Array(key[0..<floats]))
     }
 
+    /// A loader renders a synthetic image once and reuses it: after other images have been rendered into its
+    /// buffer, a cached image's views are still those of a fresh loader (the cache shares no storage with the
+    /// render buffer once that is reused).
+    func testCachedSyntheticImagesGiveTheSameViews() throws {
+        let index = try DatasetIndex.build(.synthetic(SyntheticSpec(count: 6, width: 48, height: 40)))
+        let floats = size * size * 3
+        func views(_ loader: SampleLoader, epoch: Int, position: Int, image: Int) throws -> [Float] {
+            var both = [Float](repeating: .nan, count: 2 * floats)
+            try both.withUnsafeMutableBufferPointer {
+                _ = try loader.load(
+                    epoch: epoch, position: position, datasetIndex: image, query: $0.baseAddress!,
+                    key: $0.baseAddress! + floats)
+            }
+            return both
+        }
+        let reused = SampleLoader(index: index, options: options(), seed: 3, badFiles: BadFileRegistry())
+        let first = try views(reused, epoch: 0, position: 0, image: 2)
+        for other in [0, 1, 3, 4, 5] { _ = try views(reused, epoch: 0, position: other, image: other) }
+        for epoch in [0, 1] {
+            let fresh = SampleLoader(index: index, options: options(), seed: 3, badFiles: BadFileRegistry())
+            let expected = try views(fresh, epoch: epoch, position: 0, image: 2)
+            // Compared as a whole (an XCTAssertEqual of two arrays would print both, 6,144 values).
+            let again = try views(reused, epoch: epoch, position: 0, image: 2)
+            XCTAssertTrue(again == expected, "epoch \(epoch): the cached image's views differ from a fresh loader's")
+            if epoch == 0 { XCTAssertTrue(first == expected, "the first render differs from a fresh loader's") }
+        }
+        let otherImage = try views(reused, epoch: 0, position: 0, image: 3)
+        XCTAssertFalse(otherImage == (try views(reused, epoch: 0, position: 0, image: 2)), "images 2 and 3 look alike")
+    }
+
     func testPrefetchStaysBoundedAhead() throws {
         let index = try DatasetIndex.build(.synthetic(SyntheticSpec(count: 16, width: 40, height: 40)))
         let asked = Collector<Int>()

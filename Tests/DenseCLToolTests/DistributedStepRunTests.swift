@@ -29,6 +29,7 @@ final class DistributedStepRunTests: XCTestCase {
         XCTAssertEqual(config.data.augmentation, .none)
         XCTAssertEqual(config.data.imageSize, 96)
         XCTAssertEqual(config.data.syntheticSize, 96, "synthetic images already at the input side")
+        XCTAssertEqual(config.data.syntheticCount, 32, "one batch of images, rendered once per loader and reused")
         XCTAssertEqual(config.data.loaderThreads, 1)
         XCTAssertEqual(config.optim.batchSize, 32, "--batch is the global batch")
         XCTAssertEqual(config.cluster.workers, 2)
