@@ -46,7 +46,10 @@ let package = Package(
         // Core libraries.
         .target(name: "DenseCLCore", swiftSettings: fast),
         .target(name: "SafeTensors", swiftSettings: strict),
-        .target(name: "DenseCLKernels", dependencies: ["COpenBLAS", "DenseCLCore"], swiftSettings: fast),
+        // The losses' softmax row kernels at SSE2 / AVX2 / AVX-512, chosen at run time; no FMA, so every level gives
+        // the same bits.
+        .target(name: "CDenseCLVector", cSettings: [.unsafeFlags(["-ffp-contract=off"])]),
+        .target(name: "DenseCLKernels", dependencies: ["COpenBLAS", "CDenseCLVector", "DenseCLCore"], swiftSettings: fast),
         .target(name: "DenseCLModel", dependencies: ["DenseCLKernels", "DenseCLCore", "SafeTensors"], swiftSettings: fast),
         .target(name: "DenseCLConfig", dependencies: ["Yams"], swiftSettings: strict),
         .target(name: "DenseCLData", dependencies: ["DenseCLCore", "CTurboJPEG", "CPNG"], swiftSettings: fast),

@@ -8,19 +8,28 @@ import Dispatch
 /// into at most `threads` contiguous chunks run by `DispatchQueue.concurrentPerform`. A distributed worker that
 /// shares a machine with others is typically given `threads: 1`.
 ///
+/// It also carries the ``VectorLevel`` the losses' softmax rows run at, detected when the context is made (every
+/// level gives the same bits; a cap only makes them slower).
+///
 /// OpenBLAS's setting is process-wide: if two contexts with different counts are used in one process, call
 /// ``activate()`` before using the other one.
 public struct ComputeContext: Sendable, Equatable {
     /// Threads used by BLAS calls and by ``parallelFor(_:minimumChunk:_:)``; at least 1.
     public let threads: Int
 
+    /// The widest vector instructions of ``SoftmaxRow``'s kernels: the CPU's best, or less when capped.
+    public let vectorLevel: VectorLevel
+
     /// Largest accepted thread count (a guard against passing a core count of a much larger machine by mistake).
     public static let maximumThreads = 256
 
+    /// - Parameter maximumVectorLevel: a cap on ``vectorLevel`` (nil: the CPU's best, ``VectorLevel/detected()``).
     /// - Throws: ``KernelError/invalidThreadCount(_:)`` unless `1 <= threads <= maximumThreads`.
-    public init(threads: Int) throws(KernelError) {
+    public init(threads: Int, maximumVectorLevel: VectorLevel? = nil) throws(KernelError) {
         guard threads >= 1, threads <= Self.maximumThreads else { throw .invalidThreadCount(threads) }
         self.threads = threads
+        let best = VectorLevel.detected()
+        vectorLevel = maximumVectorLevel.map { Swift.min($0, best) } ?? best
         activate()
     }
 
@@ -28,11 +37,11 @@ public struct ComputeContext: Sendable, Equatable {
     /// alone. For passes interleaved with BLAS calls (im2col between the GEMMs of a convolution): after each call
     /// OpenBLAS's worker threads keep polling for more work for a while, and loops split over more threads in
     /// that window compete with them (measured: five times the CPU time of a convolution at 2 threads).
-    var callerOnly: ComputeContext { ComputeContext(uncheckedThreads: 1) }
+    var callerOnly: ComputeContext { ComputeContext(uncheckedThreads: 1, vectorLevel: vectorLevel) }
 
     /// One thread's share of this budget, without touching OpenBLAS's setting: what each side uses while two
     /// ``ComputeLane``s of work run at once (the caller sets OpenBLAS to one thread for that time).
-    public var oneThread: ComputeContext { ComputeContext(uncheckedThreads: 1) }
+    public var oneThread: ComputeContext { ComputeContext(uncheckedThreads: 1, vectorLevel: vectorLevel) }
 
     /// Whether this budget can run two lanes of work side by side (two threads or more).
     public var allowsTwoLanes: Bool { threads >= 2 }
@@ -43,8 +52,9 @@ public struct ComputeContext: Sendable, Equatable {
         openblas_set_num_threads(1)
     }
 
-    init(uncheckedThreads: Int) {
+    init(uncheckedThreads: Int, vectorLevel: VectorLevel) {
         threads = uncheckedThreads
+        self.vectorLevel = vectorLevel
     }
 
     /// Sets OpenBLAS's (process-wide) thread count to this context's.

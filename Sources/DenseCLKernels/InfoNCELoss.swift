@@ -15,13 +15,13 @@ import Foundation
 ///
 /// Rows are processed in blocks of `blockRows`, and for each block the queue is swept once in tiles of
 /// `negativeTile` negatives with an online softmax (see `ContrastiveCrossEntropy`): per tile, one GEMM for the
-/// `[blockRows, negativeTile]` logits, the exponentials in place (rows split over the context's threads) and one
-/// GEMM adding the tile's share of `dq`. So the `[N, 1+K]` logits are never materialised, a tile stays in cache
-/// between its two GEMMs, and the queue is read once per block; the workspace is
-/// `blockRows·(negativeTile + D)` floats and `6·blockRows` doubles (see
+/// `[blockRows, negativeTile]` logits, the exponentials in place (``SoftmaxRow`` at the context's vector level,
+/// rows split over the context's threads) and one GEMM adding the tile's share of `dq`. So the `[N, 1+K]` logits
+/// are never materialised, a tile stays in cache between its two GEMMs, and the queue is read once per block; the
+/// workspace is `blockRows·(negativeTile + D)` floats and `6·blockRows` doubles (see
 /// ``workspaceSize(rows:dim:negatives:blockRows:negativeTile:)``). Per-row losses are summed in Double in row
-/// order and each row's sums run in tile order, so the result does not depend on the thread count or the block
-/// size.
+/// order and each row's sums run in tile order, so the result does not depend on the thread count, the block
+/// size or the vector level.
 public enum InfoNCELoss {
     /// The loss and monitoring statistics of one evaluation.
     public struct Result: Sendable, Equatable {
@@ -171,7 +171,7 @@ enum ContrastiveCrossEntropy {
                 context.parallelFor(m, minimumChunk: 8) { _, range in
                     for i in range {
                         let row = logits + i * w
-                        let (largest, tileSum) = SoftmaxRow.maximumAndSum(row, count: w)
+                        let (largest, tileSum) = SoftmaxRow.maximumAndSum(row, count: w, context: context)
                         rowNegatives[i] += tileSum
                         let shift = max(rowMaxima[i], Double(largest) * inverseT)
                         if shift > rowMaxima[i] {
@@ -183,7 +183,8 @@ enum ContrastiveCrossEntropy {
                             }
                             rowMaxima[i] = shift
                         }
-                        rowSums[i] += SoftmaxRow.exponentiate(row, count: w, scale: Float(inverseT), shift: Float(shift))
+                        rowSums[i] += SoftmaxRow.exponentiate(
+                            row, count: w, scale: Float(inverseT), shift: Float(shift), context: context)
                     }
                 }
                 if gradient != nil {
@@ -213,87 +214,5 @@ enum ContrastiveCrossEntropy {
         return InfoNCELoss.Result(
             loss: lossSum / Double(meanRows), positiveMean: positiveSum / Double(meanRows),
             negativeMean: negativeSum / (Double(meanRows) * Double(k)))
-    }
-}
-
-/// Vectorised passes over one row of logits (16 lanes; the tail is scalar).
-enum SoftmaxRow {
-    typealias Lanes = SIMD16<Float>
-
-    /// The largest value and the sum of `count` values (the sum in Float lanes per 256 values, added in Double).
-    @inline(__always)
-    static func maximumAndSum(_ row: UnsafePointer<Float>, count: Int) -> (Float, Double) {
-        var largest = Lanes(repeating: -.infinity)
-        var total = 0.0
-        var c = 0
-        while c + Lanes.scalarCount <= count {
-            let end = min(count - Lanes.scalarCount, c + 256 - Lanes.scalarCount)
-            var partial = Lanes()
-            while c <= end {
-                let v = UnsafeRawPointer(row + c).loadUnaligned(as: Lanes.self)
-                largest.replace(with: v, where: v .> largest)  // (`pointwiseMax` is not vectorised)
-                partial += v
-                c += Lanes.scalarCount
-            }
-            total += Double(partial.sum())
-        }
-        var top = largest.max()
-        while c < count {
-            top = max(top, row[c])
-            total += Double(row[c])
-            c += 1
-        }
-        return (top, total)
-    }
-
-    /// `row[j] = exp(row[j] · scale − shift)` in place; returns the sum of the new values (Float lanes per 256
-    /// values, added in Double). Arguments below −87.3 give about 1e-38 instead of less (negligible next to the
-    /// row maximum's exp(0) = 1).
-    @inline(__always)
-    static func exponentiate(_ row: UnsafeMutablePointer<Float>, count: Int, scale: Float, shift: Float) -> Double {
-        var total = 0.0
-        var c = 0
-        while c + Lanes.scalarCount <= count {
-            let end = min(count - Lanes.scalarCount, c + 256 - Lanes.scalarCount)
-            var partial = Lanes()
-            while c <= end {
-                let x = UnsafeRawPointer(row + c).loadUnaligned(as: Lanes.self) * scale - shift
-                let e = exponential(x)
-                UnsafeMutableRawPointer(row + c).storeBytes(of: e, as: Lanes.self)
-                partial += e
-                c += Lanes.scalarCount
-            }
-            total += Double(partial.sum())
-        }
-        while c < count {
-            let e = exponential(Lanes(repeating: row[c] * scale - shift))[0]
-            row[c] = e
-            total += Double(e)
-            c += 1
-        }
-        return total
-    }
-
-    /// `exp(x)` for 16 lanes, within about 2 ulp of the exact value for x in [−87.3, 88]: Cody–Waite reduction
-    /// `x = n·ln2 + r` with |r| ≤ ln2/2, the degree-6 polynomial of Cephes' `expf` for exp(r), and 2ⁿ assembled in
-    /// the exponent bits. The rounding of x/ln2 to n uses the 1.5·2²³ trick, so no float-to-int conversion is needed.
-    @inline(__always)
-    static func exponential(_ input: Lanes) -> Lanes {
-        let x = input.replacing(with: -87.3, where: input .< -87.3).replacing(with: 88, where: input .> 88)
-        let magic = Lanes(repeating: 12_582_912)  // 1.5·2²³: adding it rounds to an integer held in the low bits
-        let shifted = x * 1.442_695_04 + magic
-        let n = shifted - magic
-        let r = x - n * 0.693_359_375 + n * 2.121_944_4e-4  // ln 2 = 0.693359375 − 2.1219444e-4 (hi + lo)
-        var p = Lanes(repeating: 1.987_569_15e-4)
-        p = p * r + 1.398_199_95e-3
-        p = p * r + 8.333_451_9e-3
-        p = p * r + 4.166_579_59e-2
-        p = p * r + 1.666_666_55e-1
-        p = p * r + 5.000_000_12e-1
-        let expR = p * r * r + r + 1
-        // 2ⁿ: the integer n sits in the low mantissa bits of `shifted`; move n + 127 into the exponent field.
-        let nBits = unsafeBitCast(shifted, to: SIMD16<UInt32>.self) &- unsafeBitCast(magic, to: SIMD16<UInt32>.self)
-        let twoToN = unsafeBitCast((nBits &+ 127) &<< 23, to: Lanes.self)
-        return expR * twoToN
     }
 }

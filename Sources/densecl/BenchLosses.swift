@@ -20,9 +20,17 @@ struct BenchLosses: ParsableCommand {
     @Option(help: "Timed repetitions (the median is reported).") var repeats = 5
     @Option(help: "Threads (OpenBLAS and the kernels' loops).") var threads = 1
     @Flag(help: "A short run: K = 8192 and 3 repetitions.") var quick = false
+    @Option(help: "Cap on the softmax rows' vector instructions: baseline, avx2 or avx512 (default: the CPU's best).")
+    var vectorLevel: String?
+
+    func validate() throws {
+        if let vectorLevel, VectorLevel(name: vectorLevel) == nil {
+            throw ValidationError("--vector-level must be baseline, avx2 or avx512, not '\(vectorLevel)'")
+        }
+    }
 
     func run() throws {
-        let context = try ComputeContext(threads: threads)
+        let context = try ComputeContext(threads: threads, maximumVectorLevel: vectorLevel.flatMap(VectorLevel.init(name:)))
         let k = quick ? 8192 : negatives
         let repeats = quick ? 3 : self.repeats
         let (n, p, d, c) = (samples, positions, dim, channels)
@@ -38,7 +46,7 @@ struct BenchLosses: ParsableCommand {
                 .union(DenseCorrespondence.workspaceSize(samples: n, positions: p)))
         defer { workspace.deallocate() }
         var matchOut = [Int32](repeating: 0, count: rows)
-        print("shapes: N \(n), S² \(p), D \(d), C \(c), K \(k), block \(blockRows) rows, tile \(negativeTile) negatives, \(threads) thread(s); median of \(repeats)")
+        print("shapes: N \(n), S² \(p), D \(d), C \(c), K \(k), block \(blockRows) rows, tile \(negativeTile) negatives, \(threads) thread(s), vector level \(context.vectorLevel) (CPU best \(VectorLevel.detected())); median of \(repeats)")
 
         // The two GEMMs of the dense loss alone, block by block over the whole queue: the floor the fused kernel is
         // measured against.
