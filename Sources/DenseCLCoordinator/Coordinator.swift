@@ -231,8 +231,9 @@ public final class Coordinator {
             try send(ServiceMessage.welcome, welcome.encoded, to: peer)
         }
         do {
-            _ = try Rendezvous.gatherAddressBook(
+            let book = try Rendezvous.gatherAddressBook(
                 on: channel, worldSize: workers, generation: UInt32(generation), timeout: timeout)
+            if let warning = book.machineLocalWarning { log("warning: \(warning)") }
         } catch { throw .comm(error) }
         var ready = [Ready?](repeating: nil, count: workers)
         while ready.contains(where: { $0 == nil }) {

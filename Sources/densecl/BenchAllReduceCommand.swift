@@ -49,7 +49,7 @@ struct BenchAllReduce: ParsableCommand {
             ranks.append((process, output))
         }
         defer { for (process, _) in ranks where process.isRunning { process.terminate() } }
-        _ = try Rendezvous.gatherAddressBook(on: control, worldSize: workers, generation: 1, timeout: .seconds(60))
+        try Rendezvous.gatherAddressBook(on: control, worldSize: workers, generation: 1, timeout: .seconds(60))
 
         // Every wait of a rank is bounded (60 s), so a healthy run ends well within this limit.
         let deadline = Date(timeIntervalSinceNow: 600)

@@ -54,3 +54,20 @@ final class DataPlaneBindingTests: XCTestCase {
         for transport in transports.value { transport.close() }
     }
 }
+
+/// The coordinator's warning for an address book that mixes machine-local endpoints with network ones.
+final class AddressBookWarningTests: XCTestCase {
+    private func book(_ endpoints: [String]) -> AddressBook {
+        AddressBook(peers: endpoints.indices.map { PeerID("w\($0)") }, endpoints: endpoints)
+    }
+
+    func testWarnsOnlyWhenLocalAndNetworkEndpointsMix() {
+        XCTAssertNil(book(["tcp://127.0.0.1:4001", "tcp://127.0.0.1:4002"]).machineLocalWarning, "all on one machine")
+        XCTAssertNil(book(["ipc:///tmp/a", "ipc:///tmp/b"]).machineLocalWarning, "all on one machine")
+        XCTAssertNil(book(["tcp://10.0.0.5:4001", "tcp://10.0.0.6:4001"]).machineLocalWarning, "all reachable")
+        let mixed = book(["tcp://10.0.0.5:4001", "tcp://127.0.0.1:4002", "ipc:///tmp/c"]).machineLocalWarning
+        XCTAssertNotNil(mixed)
+        XCTAssertTrue(mixed?.contains("rank 1 (tcp://127.0.0.1:4002), rank 2 (ipc:///tmp/c)") == true, mixed ?? "")
+        XCTAssertTrue(mixed?.contains("--data-plane") == true, mixed ?? "")
+    }
+}

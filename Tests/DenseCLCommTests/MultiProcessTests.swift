@@ -74,7 +74,7 @@ final class MultiProcessTests: XCTestCase {
             try process.run()
             ranks.append((process, stdout, stderr))
         }
-        _ = try Rendezvous.gatherAddressBook(on: control, worldSize: worldSize, generation: 1, timeout: .seconds(30))
+        try Rendezvous.gatherAddressBook(on: control, worldSize: worldSize, generation: 1, timeout: .seconds(30))
 
         let deadline = ContinuousClock.now + .seconds(60)
         let awaited = waitFor ?? Array(0..<worldSize)

@@ -6,12 +6,13 @@
 public enum Rendezvous {
     /// Coordinator side: waits for `worldSize` reports (ranks `0..<worldSize`, each once), then sends the
     /// address book to every reporter.
-    /// - Returns: the workers' control identities in rank order.
+    /// - Returns: the workers' control identities and data endpoints, in rank order.
     /// - Throws: ``CommError/timeout(peer:operation:after:)`` naming the first missing rank,
     ///   ``CommError/peerLost(peer:detail:)`` if a reporter goes down, or a protocol mismatch for a bad report.
+    @discardableResult
     public static func gatherAddressBook(
         on channel: ControlChannel, worldSize: Int, generation: UInt32, timeout: Duration
-    ) throws(CommError) -> [PeerID] {
+    ) throws(CommError) -> AddressBook {
         var peers = [PeerID?](repeating: nil, count: worldSize)
         var endpoints = [String](repeating: "", count: worldSize)
         let deadline = ContinuousClock.now + timeout
@@ -49,7 +50,7 @@ public enum Rendezvous {
         for peer in identities {
             try channel.send(ControlMessage(kind: .addressBook, generation: generation, payload: book.bytes), to: peer)
         }
-        return identities
+        return AddressBook(peers: identities, endpoints: endpoints)
     }
 
     /// Worker side: reports `rank` and `endpoint`, then waits for the address book.
@@ -83,5 +84,35 @@ public enum Rendezvous {
                 continue
             }
         }
+    }
+}
+
+/// The ring's address book as the coordinator gathered it.
+public struct AddressBook: Sendable, Equatable {
+    /// The workers' control identities, in rank order.
+    public var peers: [PeerID]
+    /// Their data-plane endpoints, in rank order.
+    public var endpoints: [String]
+
+    public init(peers: [PeerID], endpoints: [String]) {
+        self.peers = peers
+        self.endpoints = endpoints
+    }
+
+    /// A warning when some ranks publish an endpoint only their own machine can reach (loopback TCP, IPC) while
+    /// others publish a network address: if those ranks run on other machines, the ring cannot form and times out.
+    /// (All on one machine, the mix works, so this is a warning and not an error.)
+    public var machineLocalWarning: String? {
+        let local = endpoints.indices.filter { Self.isMachineLocal(endpoints[$0]) }
+        guard !local.isEmpty, local.count < endpoints.count else { return nil }
+        let listed = local.prefix(4).map { "rank \($0) (\(endpoints[$0]))" }.joined(separator: ", ")
+        return "\(listed)\(local.count > 4 ? " and others" : "") can be reached only from their own machine while "
+            + "other ranks publish network addresses; if they run elsewhere the ring will time out: start those "
+            + "workers with --data-plane ADDR, or point them at the coordinator's network address"
+    }
+
+    static func isMachineLocal(_ endpoint: String) -> Bool {
+        endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://") || endpoint.hasPrefix("tcp://127.")
+            || endpoint.hasPrefix("tcp://localhost:") || endpoint.hasPrefix("tcp://[::1]:")
     }
 }
