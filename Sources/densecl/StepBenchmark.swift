@@ -16,6 +16,8 @@ struct StepBenchmark: Encodable {
     var layout = "channels_last"
     /// The kernel set OpenBLAS picked (`openblas_get_corename`; `OPENBLAS_CORETYPE` overrides it).
     var blasCore = String(cString: openblas_get_corename())
+    /// The vector width the losses' softmax rows ran at (`ComputeContext.vectorLevel`).
+    var vectorLevel: String
     var imgPerS: Double
     var stepS: Double
     /// Median process CPU time per step (all threads): steadier than wall time on a shared machine.
@@ -40,6 +42,7 @@ struct StepBenchmark: Encodable {
 
     enum CodingKeys: String, CodingKey {
         case impl, arch, imageSize = "image_size", batch, mode, threads, layout, blasCore = "blas_core"
+        case vectorLevel = "vector_level"
         case imgPerS = "img_per_s"
         case stepS = "step_s", cpuS = "cpu_s", gflops, stepGflop = "step_gflop", peakRssMb = "peak_rss_mb"
         case sgemmGflops = "sgemm_gflops", phasesS = "phases_s", phaseGflop = "phase_gflop", loss, layers
@@ -127,7 +130,7 @@ struct StepBenchmark: Encodable {
         }
         return StepBenchmark(
             arch: architecture.rawValue, imageSize: o.imageSize, batch: o.batch, mode: o.mode, threads: context.threads,
-            imgPerS: Double(o.batch) / stepS, stepS: stepS, cpuS: cpuTimes.median, gflops: flops.total / stepS / 1e9,
+            vectorLevel: context.vectorLevel.description, imgPerS: Double(o.batch) / stepS, stepS: stepS, cpuS: cpuTimes.median, gflops: flops.total / stepS / 1e9,
             stepGflop: flops.total / 1e9, peakRssMb: Double(usage.ru_maxrss) / 1024,
             sgemmGflops: o.noSgemm ? 0 : bestSquareSgemm(context: context),
             phasesS: phaseTimes.mapValues(\.median),
@@ -164,7 +167,7 @@ struct StepBenchmark: Encodable {
     }
 
     func printTable(options o: BenchStep) {
-        print("densecl (Swift) \(arch) \(imageSize)px batch \(batch) \(mode), \(threads) thread(s), K \(o.queue), D \(o.featDim); median of \(o.steps) steps; OpenBLAS \(blasCore) kernels")
+        print("densecl (Swift) \(arch) \(imageSize)px batch \(batch) \(mode), \(threads) thread(s), K \(o.queue), D \(o.featDim); median of \(o.steps) steps; OpenBLAS \(blasCore) kernels; losses at \(vectorLevel)")
         let limit = sgemmGflops > 0 ? String(format: " = %.0f%% of the sgemm limit %.0f GFLOP/s", 100 * gflops / sgemmGflops, sgemmGflops) : ""
         print(String(format: "  %.1f img/s, step %.0f ms (CPU %.0f ms), %.2f GFLOP/step, %.1f GFLOP/s", imgPerS, stepS * 1e3, cpuS * 1e3, stepGflop, gflops) + limit)
         print(String(format: "  peak RSS %.0f MB; loss %.4f", peakRssMb, loss))
