@@ -96,6 +96,18 @@ static inline double exponentiate_tail(float *row, ptrdiff_t c, ptrdiff_t count,
     return total;
 }
 
+// The end shared by the three levels' maximum-and-sum: the maximum of the 16 lane maxima, then the values after the
+// last whole group of 16 one by one (Swift.max(top, row[c]) and the Double sum).
+static inline dcl_maximum_and_sum maximum_and_sum_tail(
+    const float largest[LANES], double total, const float *row, ptrdiff_t c, ptrdiff_t count) {
+    float top = max_lanes(largest);
+    for (; c < count; c++) {
+        top = row[c] >= top ? row[c] : top;
+        total += (double)row[c];
+    }
+    return (dcl_maximum_and_sum){top, total};
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Baseline: SSE2, four 4-lane registers forming the 16 lanes.
 
@@ -162,12 +174,7 @@ dcl_maximum_and_sum dcl_maximum_and_sum_sse2(const float *row, ptrdiff_t count) 
     }
     float lanes[LANES];
     for (int q = 0; q < 4; q++) _mm_storeu_ps(lanes + 4 * q, largest[q]);
-    float top = max_lanes(lanes);
-    for (; c < count; c++) {
-        top = row[c] >= top ? row[c] : top;  // Swift.max(top, row[c])
-        total += (double)row[c];
-    }
-    return (dcl_maximum_and_sum){top, total};
+    return maximum_and_sum_tail(lanes, total, row, c, count);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -241,12 +248,7 @@ dcl_maximum_and_sum dcl_maximum_and_sum_avx2(const float *row, ptrdiff_t count) 
     float lanes[LANES];
     _mm256_storeu_ps(lanes, largestLow);
     _mm256_storeu_ps(lanes + 8, largestHigh);
-    float top = max_lanes(lanes);
-    for (; c < count; c++) {
-        top = row[c] >= top ? row[c] : top;
-        total += (double)row[c];
-    }
-    return (dcl_maximum_and_sum){top, total};
+    return maximum_and_sum_tail(lanes, total, row, c, count);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -311,12 +313,7 @@ dcl_maximum_and_sum dcl_maximum_and_sum_avx512(const float *row, ptrdiff_t count
     }
     float lanes[LANES];
     _mm512_storeu_ps(lanes, largest);
-    float top = max_lanes(lanes);
-    for (; c < count; c++) {
-        top = row[c] >= top ? row[c] : top;
-        total += (double)row[c];
-    }
-    return (dcl_maximum_and_sum){top, total};
+    return maximum_and_sum_tail(lanes, total, row, c, count);
 }
 
 int dcl_vector_best_level(void) {
