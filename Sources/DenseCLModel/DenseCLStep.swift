@@ -74,13 +74,14 @@ public final class DenseCLStep {
     /// The jobs' arguments and outcomes.
     private var laneDense = false, laneLambda = 0.0
     private var laneError: DenseCLError?
-    private var laneDenseResult: InfoNCELoss.Result?
-    private var laneGlobalResult: InfoNCELoss.Result?
+    /// The lane's share of the dense or the global loss (whichever it was given this step).
+    private var laneLossResult: InfoNCELoss.Result?
     /// Samples of the dense loss this thread evaluates with two lanes (the lane takes the rest); chosen so that
     /// both have about the same rows once the global loss is counted.
     private let denseSamplesHere: Int
     /// Rows of the global loss this thread evaluates with two lanes and no dense branch (the lane takes the rest).
     private let globalRowsHere: Int
+    /// The lane's loss workspace; nil when the losses are not shared (one thread, or a one-row global loss alone).
     private let laneLossWorkspace: Workspace?
 
     /// - Throws: ``DenseCLError`` for invalid hyperparameters, a queue length that is not a multiple of the global
@@ -223,11 +224,11 @@ public final class DenseCLStep {
                 try runQueryForward(dense: laneDense, context: context.oneThread)
             } catch { laneError = error }
         case .denseLossShare:
-            laneDenseResult = denseLoss(
+            laneLossResult = denseLoss(
                 samples: denseSamplesHere..<configuration.batch, lambda: laneLambda, workspace: laneLossWorkspace!,
                 context: context.oneThread)
         case .globalLossShare:
-            laneGlobalResult = globalLoss(
+            laneLossResult = globalLoss(
                 rows: globalRowsHere..<configuration.batch, lambda: laneLambda, workspace: laneLossWorkspace!,
                 context: context.oneThread)
         case nil:
@@ -312,29 +313,26 @@ public final class DenseCLStep {
         // With two lanes, the lane evaluates the dense loss of samples denseSamplesHere..<n while this thread
         // does the global loss and the other samples; without the dense branch, the lane evaluates the global
         // loss of rows globalRowsHere..<n and this thread the others. Each row's arithmetic is that of one call.
-        let split = dense && lane != nil, splitGlobal = !dense && laneLossWorkspace != nil
-        if let lane, split || splitGlobal {
+        let shared = laneLossWorkspace != nil
+        if shared {
             context.activateOneThread()
             laneLambda = lambda
-            lane.submit(split ? LaneJob.denseLossShare.rawValue : LaneJob.globalLossShare.rawValue)
+            lane!.submit(dense ? LaneJob.denseLossShare.rawValue : LaneJob.globalLossShare.rawValue)
         }
-        let here = split || splitGlobal ? context.oneThread : context
+        let here = shared ? context.oneThread : context
         var global = globalLoss(
-            rows: 0..<(splitGlobal ? globalRowsHere : n), lambda: lambda, workspace: lossWorkspace, context: here)
-        if splitGlobal {
+            rows: 0..<(shared && !dense ? globalRowsHere : n), lambda: lambda, workspace: lossWorkspace, context: here)
+        let samplesHere = shared ? denseSamplesHere : n
+        var denseResult = dense && samplesHere > 0
+            ? denseLoss(samples: 0..<samplesHere, lambda: lambda, workspace: lossWorkspace, context: here) : nil
+        if shared {
             lane!.wait()
             context.activate()
-            global = global + laneGlobalResult!
-        }
-        var denseResult: InfoNCELoss.Result?
-        if split {
-            let mine = denseSamplesHere > 0
-                ? denseLoss(samples: 0..<denseSamplesHere, lambda: lambda, workspace: lossWorkspace, context: here) : nil
-            lane!.wait()
-            context.activate()
-            denseResult = mine.map { $0 + laneDenseResult! } ?? laneDenseResult!
-        } else if dense {
-            denseResult = denseLoss(samples: 0..<n, lambda: lambda, workspace: lossWorkspace, context: context)
+            if dense {
+                denseResult = denseResult.map { $0 + laneLossResult! } ?? laneLossResult!
+            } else {
+                global = global + laneLossResult!
+            }
         }
         return DenseCLLosses(lambda: lambda, global: global, dense: denseResult)
     }
