@@ -111,9 +111,9 @@ public enum SoftmaxRow {
         return total
     }
 
-    /// `exp(x)` for 16 lanes, within 1 ulp of the exact value for x in [−87.3, 88] (measured: 0.99 at worst) (arguments are clamped to
-    /// that range first: below −87.3 the result is about 1e-38 instead of less, negligible next to a row maximum's
-    /// exp(0) = 1). Cody–Waite reduction `x = n·ln2 + r` with |r| ≤ ln2/2, the degree-6 polynomial of Cephes'
+    /// `exp(x)` for 16 lanes, within 1 ulp of the exact value for x in [−87.3, 88] (measured: 0.99 at worst).
+    /// Arguments are clamped to that range first: below −87.3 the result is about 1e-38 instead of less, negligible
+    /// next to a row maximum's exp(0) = 1. Cody–Waite reduction `x = n·ln2 + r` with |r| ≤ ln2/2, the degree-6 polynomial of Cephes'
     /// `expf` for exp(r), and 2ⁿ assembled in the exponent bits. The rounding of x/ln2 to n uses the 1.5·2²³ trick,
     /// so no float-to-int conversion is needed.
     @inline(__always)

@@ -8,10 +8,9 @@ import Foundation
 /// Data are the cheapest the runtime can load: one global batch of synthetic images already at the input side
 /// (`data.synthetic_count` = the batch, `data.synthetic_size` = `data.image_size`), each step an epoch over them
 /// in a new order, so every loader renders an image once and then reuses it; `data.augmentation: none`, one
-/// loader thread per worker. No checkpoint is written before
-/// the end of the run, no queue checksum is verified before the last step, a failing worker is not replaced
-/// (`cluster.max_restarts: 0`), and shuffle-BN runs across the workers (`model.bn_groups: 1`, as in the step
-/// benchmark at world size 1, which has no shuffle).
+/// loader thread per worker. No checkpoint is written before the end of the run, no queue checksum is verified
+/// before the last step, a failing worker is not replaced (`cluster.max_restarts: 0`), and shuffle-BN runs across
+/// the workers (`model.bn_groups: 1`, as in the step benchmark at world size 1, which has no shuffle).
 public struct DistributedStepRun: Equatable, Sendable {
     public var workers: Int
     public var threads: Int
