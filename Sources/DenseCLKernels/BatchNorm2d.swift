@@ -98,52 +98,165 @@ public enum BatchNorm2d {
     ) {
         precondition(!relu || output != nil, "batch norm backward with ReLU needs the forward output")
         let scratch = Scratch(s, workspace, context)
-        let c = s.channels, n = s.rowsPerGroup
-        let k1 = scratch.coefficients, k2 = k1 + s.statisticsCount, k0 = k2 + s.statisticsCount
-        let masked = MaskedGradient(dOutput: dOutput, output: relu ? output : nil, ones: scratch.ones, channels: c)
+        let masked = MaskedGradient(dOutput: dOutput, output: relu ? output : nil, ones: scratch.ones, channels: s.channels)
+        let n = s.rowsPerGroup
         for g in 0..<s.groups {
-            let first = g * n
-            let mean = savedMean + g * c
-            // Σdz and Σdz·(x − mean) per channel; dResidual = dz on the way.
-            let sums = channelSums(rows: n, channels: c, scratch, context) { local, sum, cross in
-                let r = first + local
-                let x = input + r * c, dy = dOutput + r * c, mask = masked.mask(r)
-                let dst = dResidual.map { $0 + r * c }
-                let add = residualUpdate == .accumulate
-                var k = 0
-                while k + 8 <= c {
-                    let dz = passWherePositive(load8(dy, k), load8(mask, k))
-                    if let dst { store8(add ? load8(dst, k) + dz : dz, dst, k) }
-                    store8(load8(sum, k) + dz, sum, k)
-                    store8(load8(cross, k) + dz * (load8(x, k) - load8(mean, k)), cross, k)
-                    k += 8
-                }
-                for k in k..<c {
-                    let dz: Float = mask[k] > 0 ? dy[k] : 0
-                    if let dst { dst[k] = add ? dst[k] + dz : dz }
-                    sum[k] += dz
-                    cross[k] += dz * (x[k] - mean[k])
-                }
+            let sums = backwardSums(
+                s, rows: (g * n)..<((g + 1) * n), group: g, input: input, masked: masked, savedMean: savedMean,
+                dResidual: dResidual, residualUpdate: residualUpdate, scratch: scratch, context: context)
+            backwardCoefficients(
+                s, group: g, sums: sums, gamma: gamma, savedInvStd: savedInvStd, dGamma: dGamma, dBeta: dBeta,
+                scratch: scratch)
+        }
+        backwardInput(
+            s, rows: 0..<s.rows, input: input, masked: masked, savedMean: savedMean, dInput: dInput,
+            inputUpdate: inputUpdate, scratch: scratch, context: context)
+    }
+
+    // MARK: The training backward in parts, for a batch shared out between threads
+
+    /// Pass 1 of ``backwardTraining`` over `rows` (any part of the batch): per group, Σdz and Σdz·(x − mean_g)
+    /// over the group's rows inside `rows`, written to `sums` as `[groups, 2, C]` Doubles (zeros for a group with
+    /// none there); `dResidual = dz` on those rows.
+    ///
+    /// Threads that share a batch each call this on their own rows with their own `sums` and workspace, meet,
+    /// then each call ``backwardTrainingCoefficients`` with every part's sums and ``backwardTrainingInput`` on
+    /// their rows. The parts' sums are added in the order given, so the result depends on how the batch was cut,
+    /// never on which thread ran which part.
+    public static func backwardTrainingSums(
+        _ s: BatchNorm2dShape, rows: Range<Int>, input: UnsafePointer<Float>, output: UnsafePointer<Float>?,
+        dOutput: UnsafePointer<Float>, savedMean: UnsafePointer<Float>, relu: Bool,
+        dResidual: UnsafeMutablePointer<Float>?, residualUpdate: GradientUpdate = .overwrite,
+        sums: UnsafeMutablePointer<Double>, workspace: Workspace, context: ComputeContext
+    ) {
+        precondition(!relu || output != nil, "batch norm backward with ReLU needs the forward output")
+        precondition(rows.lowerBound >= 0 && rows.upperBound <= s.rows, "batch norm: rows outside the batch")
+        let scratch = Scratch(s, workspace, context)
+        let masked = MaskedGradient(dOutput: dOutput, output: relu ? output : nil, ones: scratch.ones, channels: s.channels)
+        let c = s.channels, n = s.rowsPerGroup
+        for g in 0..<s.groups {
+            let lower = max(rows.lowerBound, g * n), upper = min(rows.upperBound, (g + 1) * n)
+            let destination = sums + g * 2 * c
+            guard lower < upper else {
+                destination.update(repeating: 0, count: 2 * c)
+                continue
             }
-            for k in 0..<c {
-                let i = g * c + k
-                let invStd = Double(savedInvStd[i])
-                let sumDz = sums[k], sumDzXhat = invStd * sums[c + k]
-                dBeta[k] += Float(sumDz)
-                dGamma[k] += Float(sumDzXhat)
-                let a = Double(gamma[k]) * invStd
-                k1[i] = Float(a)
-                k2[i] = Float(-a * invStd * sumDzXhat / Double(n))
-                k0[i] = Float(-a * sumDz / Double(n))
+            let totals = backwardSums(
+                s, rows: lower..<upper, group: g, input: input, masked: masked, savedMean: savedMean, dResidual: dResidual,
+                residualUpdate: residualUpdate, scratch: scratch, context: context)
+            destination.update(from: totals, count: 2 * c)
+        }
+    }
+
+    /// Adds up `parts` blocks of sums from ``backwardTrainingSums`` (`[parts, groups, 2, C]`, in that order) and
+    /// keeps pass 2's coefficients in `workspace` for ``backwardTrainingInput``. `dGamma`, `dBeta` are
+    /// accumulated when given: pass them on one thread only.
+    public static func backwardTrainingCoefficients(
+        _ s: BatchNorm2dShape, sums: UnsafePointer<Double>, parts: Int, gamma: UnsafePointer<Float>,
+        savedInvStd: UnsafePointer<Float>, dGamma: UnsafeMutablePointer<Float>?, dBeta: UnsafeMutablePointer<Float>?,
+        workspace: Workspace, context: ComputeContext
+    ) {
+        precondition(parts >= 1, "batch norm: no sums to combine")
+        let scratch = Scratch(s, workspace, context)
+        let c = s.channels, stride = s.groups * 2 * c
+        let total = scratch.acrossGroups
+        for g in 0..<s.groups {
+            total.update(from: sums + g * 2 * c, count: 2 * c)
+            for p in 1..<parts {
+                let more = sums + p * stride + g * 2 * c
+                for k in 0..<(2 * c) { total[k] += more[k] }
+            }
+            backwardCoefficients(
+                s, group: g, sums: total, gamma: gamma, savedInvStd: savedInvStd, dGamma: dGamma, dBeta: dBeta,
+                scratch: scratch)
+        }
+    }
+
+    /// Pass 2 of ``backwardTraining`` over `rows`, with the coefficients that ``backwardTrainingCoefficients``
+    /// left in the same `workspace`.
+    public static func backwardTrainingInput(
+        _ s: BatchNorm2dShape, rows: Range<Int>, input: UnsafePointer<Float>, output: UnsafePointer<Float>?,
+        dOutput: UnsafePointer<Float>, savedMean: UnsafePointer<Float>, relu: Bool,
+        dInput: UnsafeMutablePointer<Float>, inputUpdate: GradientUpdate, workspace: Workspace, context: ComputeContext
+    ) {
+        precondition(!relu || output != nil, "batch norm backward with ReLU needs the forward output")
+        precondition(rows.lowerBound >= 0 && rows.upperBound <= s.rows, "batch norm: rows outside the batch")
+        let scratch = Scratch(s, workspace, context)
+        let masked = MaskedGradient(dOutput: dOutput, output: relu ? output : nil, ones: scratch.ones, channels: s.channels)
+        backwardInput(
+            s, rows: rows, input: input, masked: masked, savedMean: savedMean, dInput: dInput,
+            inputUpdate: inputUpdate, scratch: scratch, context: context)
+    }
+
+    // MARK: Pieces of the training backward
+
+    /// Σdz and Σdz·(x − mean_g) per channel over `rows` (all in group `g`), `[2, C]` Doubles in the workspace;
+    /// `dResidual = dz` on the way.
+    private static func backwardSums(
+        _ s: BatchNorm2dShape, rows: Range<Int>, group g: Int, input: UnsafePointer<Float>, masked: MaskedGradient,
+        savedMean: UnsafePointer<Float>, dResidual: UnsafeMutablePointer<Float>?, residualUpdate: GradientUpdate,
+        scratch: Scratch, context: ComputeContext
+    ) -> UnsafeMutablePointer<Double> {
+        let c = s.channels, first = rows.lowerBound
+        let mean = savedMean + g * c, dOutput = masked.dOutput
+        let add = residualUpdate == .accumulate
+        return channelSums(rows: rows.count, channels: c, scratch, context) { local, sum, cross in
+            let r = first + local
+            let x = input + r * c, dy = dOutput + r * c, mask = masked.mask(r)
+            let dst = dResidual.map { $0 + r * c }
+            var k = 0
+            while k + 8 <= c {
+                let dz = passWherePositive(load8(dy, k), load8(mask, k))
+                if let dst { store8(add ? load8(dst, k) + dz : dz, dst, k) }
+                store8(load8(sum, k) + dz, sum, k)
+                store8(load8(cross, k) + dz * (load8(x, k) - load8(mean, k)), cross, k)
+                k += 8
+            }
+            for k in k..<c {
+                let dz: Float = mask[k] > 0 ? dy[k] : 0
+                if let dst { dst[k] = add ? dst[k] + dz : dz }
+                sum[k] += dz
+                cross[k] += dz * (x[k] - mean[k])
             }
         }
-        // dx = k1 · dz + k2 · (x − mean) + k0, per group and channel.
-        context.parallelFor(s.rows, minimumChunk: 64) { _, rows in
-            for r in rows {
+    }
+
+    /// Group `g`'s pass-2 coefficients from its whole sums (`[2, C]`): `k1 = gamma·invStd`,
+    /// `k2 = −k1·invStd·Σ(dz·x̂)/n`, `k0 = −k1·Σdz/n`; adds `dBeta += Σdz`, `dGamma += Σ dz·x̂` when given.
+    private static func backwardCoefficients(
+        _ s: BatchNorm2dShape, group g: Int, sums: UnsafePointer<Double>, gamma: UnsafePointer<Float>,
+        savedInvStd: UnsafePointer<Float>, dGamma: UnsafeMutablePointer<Float>?, dBeta: UnsafeMutablePointer<Float>?,
+        scratch: Scratch
+    ) {
+        let c = s.channels, n = Double(s.rowsPerGroup)
+        let k1 = scratch.coefficients, k2 = k1 + s.statisticsCount, k0 = k2 + s.statisticsCount
+        for k in 0..<c {
+            let i = g * c + k
+            let invStd = Double(savedInvStd[i])
+            let sumDz = sums[k], sumDzXhat = invStd * sums[c + k]
+            dBeta?[k] += Float(sumDz)
+            dGamma?[k] += Float(sumDzXhat)
+            let a = Double(gamma[k]) * invStd
+            k1[i] = Float(a)
+            k2[i] = Float(-a * invStd * sumDzXhat / n)
+            k0[i] = Float(-a * sumDz / n)
+        }
+    }
+
+    /// `dx = k1 · dz + k2 · (x − mean) + k0` on `rows`, per group and channel.
+    private static func backwardInput(
+        _ s: BatchNorm2dShape, rows: Range<Int>, input: UnsafePointer<Float>, masked: MaskedGradient,
+        savedMean: UnsafePointer<Float>, dInput: UnsafeMutablePointer<Float>, inputUpdate: GradientUpdate,
+        scratch: Scratch, context: ComputeContext
+    ) {
+        let c = s.channels, n = s.rowsPerGroup, first = rows.lowerBound, dOutput = masked.dOutput
+        let k1 = scratch.coefficients, k2 = k1 + s.statisticsCount, k0 = k2 + s.statisticsCount
+        let add = inputUpdate == .accumulate
+        context.parallelFor(rows.count, minimumChunk: 64) { _, chunk in
+            for r in (first + chunk.lowerBound)..<(first + chunk.upperBound) {
                 let g = r / n
                 let a = k1 + g * c, b = k2 + g * c, z = k0 + g * c, m = savedMean + g * c
                 let x = input + r * c, dy = dOutput + r * c, dst = dInput + r * c, mask = masked.mask(r)
-                let add = inputUpdate == .accumulate
                 var k = 0
                 while k + 8 <= c {
                     let dz = passWherePositive(load8(dy, k), load8(mask, k))

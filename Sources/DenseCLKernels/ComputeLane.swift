@@ -2,8 +2,8 @@ import Dispatch
 import Foundation
 
 /// A second thread of compute that runs one fixed job on request, for work that can overlap with the caller's:
-/// the key encoder's forward beside the query encoder's, or the weight gradients of a network's convolutions
-/// beside the chain of input gradients.
+/// the key encoder's forward beside the query encoder's, or the second half of a batch's backward pass beside the
+/// first (the two halves then meet at a ``LaneBarrier``).
 ///
 /// The job is given once, at `init`; each ``submit(_:)`` passes it an integer argument (which layer, which
 /// phase), so running it allocates nothing. At most one job is in flight: ``submit(_:)`` first waits for the

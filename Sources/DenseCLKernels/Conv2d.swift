@@ -76,11 +76,11 @@ public enum Conv2d {
         }
     }
 
-    /// Parameter gradients: `dWeight += dOutᵀ · im2col(input)`, `dBias += Σ dOutput` over positions (skipped
-    /// when `dBias` is nil).
+    /// Parameter gradients: `dWeight (+=|=) dOutᵀ · im2col(input)` as `update` says (accumulating by default),
+    /// `dBias += Σ dOutput` over positions (skipped when `dBias` is nil).
     public static func backwardWeight(
         _ s: Conv2dShape, input: UnsafePointer<Float>, dOutput: UnsafePointer<Float>,
-        dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>?,
+        dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>?, update: GradientUpdate = .accumulate,
         workspace: Workspace, context: ComputeContext
     ) {
         precondition(workspace.holds(s.workspaceSize), "conv2d: workspace smaller than shape.workspaceSize")
@@ -91,7 +91,7 @@ public enum Conv2d {
         if s.isPointwise {
             Gemm.multiply(
                 transposeA: true, transposeB: false, m: cout, n: k, k: s.outputPositions,
-                a: dOutput, lda: cout, b: input, ldb: k, beta: 1, c: dWeight, ldc: k)
+                a: dOutput, lda: cout, b: input, ldb: k, beta: update.beta, c: dWeight, ldc: k)
             return
         }
         let col = workspace.floats.baseAddress!
@@ -100,7 +100,8 @@ public enum Conv2d {
             Im2col.unfold(s, input: input, rows: first..<(first + rows), col: col)
             Gemm.multiply(
                 transposeA: true, transposeB: false, m: cout, n: k, k: rows,
-                a: dOutput + first * cout, lda: cout, b: col, ldb: k, beta: 1, c: dWeight, ldc: k)
+                a: dOutput + first * cout, lda: cout, b: col, ldb: k, beta: first == 0 ? update.beta : 1, c: dWeight,
+                ldc: k)
         }
     }
 

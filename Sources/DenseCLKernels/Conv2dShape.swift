@@ -87,6 +87,14 @@ public struct Conv2dShape: Sendable, Equatable {
             paddingHeight: padding, paddingWidth: padding, chunkRows: chunkRows)
     }
 
+    /// The same convolution over `batch` images (a share of the batch), with that share's default chunk.
+    public func resized(batch: Int) throws(KernelError) -> Conv2dShape {
+        try Conv2dShape(
+            batch: batch, inChannels: inChannels, outChannels: outChannels, inHeight: inHeight, inWidth: inWidth,
+            kernelHeight: kernelHeight, kernelWidth: kernelWidth, strideHeight: strideHeight, strideWidth: strideWidth,
+            paddingHeight: paddingHeight, paddingWidth: paddingWidth)
+    }
+
     /// A 1x1, stride-1, unpadded convolution: a plain GEMM over the activations, no im2col.
     public var isPointwise: Bool {
         kernelHeight == 1 && kernelWidth == 1 && strideHeight == 1 && strideWidth == 1

@@ -41,6 +41,13 @@ public struct MaxPool2dShape: Sendable, Equatable {
 
     public var inputCount: Int { batch * inHeight * inWidth * channels }
     public var outputCount: Int { batch * outHeight * outWidth * channels }
+
+    /// The same pooling over `batch` images (a share of the batch).
+    public func resized(batch: Int) throws(KernelError) -> MaxPool2dShape {
+        try MaxPool2dShape(
+            batch: batch, channels: channels, inHeight: inHeight, inWidth: inWidth, kernel: kernel, stride: stride,
+            padding: padding)
+    }
 }
 
 /// Max pooling forward and backward (`torch.nn.functional.max_pool2d`); shapes and conventions in

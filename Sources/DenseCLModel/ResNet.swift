@@ -69,12 +69,24 @@ public final class ResNet {
     private let savedStatistics: UnsafeMutableBufferPointer<Float>
     private let statisticsOffsets: [Int]
     let workspace: Workspace
-    /// With a budget of two threads or more, the lane that computes the convolutions' weight gradients during
-    /// `backward` beside the input-gradient chain, and its own im2col workspace (nil otherwise).
-    private(set) var weightLane: ComputeLane?
-    let weightLaneWorkspace: Workspace?
-    /// `dOutput` of the running `backward`, for a weight-gradient job on the convolution that produces C5.
-    var backwardSource: UnsafePointer<Float>?
+    /// The halves of the batch that `backward` works on (one for a single image).
+    let halves: [BatchHalf]
+    /// A trainable model's second-half weight gradients, two buffers of the largest convolution weight, used in
+    /// turn (the one written last may still be being added while the next is written).
+    let partialWeightGradients: [UnsafeMutableBufferPointer<Float>]
+    /// A trainable model's BatchNorm sums per half, `[halves, groups, 2, C]` with room for `groups = N`, twice:
+    /// meetings use the two in turn (one thread may write the next meeting's sums while the other still reads
+    /// the last one's).
+    let normalizationSums: UnsafeMutablePointer<Double>
+    /// Doubles of `normalizationSums` per meeting (the second buffer starts there).
+    let normalizationSumsPerMeeting: Int
+    /// With a budget of two threads or more, the lane that runs the second half of `backward`, its workspace and
+    /// the point where the two halves meet (nil otherwise).
+    private(set) var secondLane: ComputeLane?
+    let laneWorkspace: Workspace?
+    let barrier: LaneBarrier?
+    /// The running `backward`'s arguments, for the second lane.
+    var runningPass: BackwardPass?
     /// Per step index `s`: the end of the highest parameter slot of the steps before `s` in forward order (the
     /// parameters whose gradients are still pending once the backward pass has done step `s`), or the lowest
     /// offset of this backbone's parameters when there are none. Drives `backward`'s `gradientsReady`.
@@ -108,8 +120,13 @@ public final class ResNet {
         self.context = context
         slots = topology.slots(parameters: parameters.layout, state: state.layout, prefix: prefix)
 
-        let twoLanes = gradients != nil && context.allowsTwoLanes
-        let memory = MemoryPlan(program, trainable: gradients != nil, laggingWeightGradients: twoLanes)
+        do {
+            halves = try BatchHalf.halves(of: program, batch: batch)
+        } catch {
+            throw .invalidShape(error)
+        }
+        let twoLanes = gradients != nil && context.allowsTwoLanes && halves.count == 2
+        let memory = MemoryPlan(program, trainable: gradients != nil, halvesOnTwoLanes: twoLanes)
         activations = .allocate(capacity: max(memory.total, 1))
         activations.initialize(repeating: 0)
         tensorOffsets = memory.tensorOffsets
@@ -136,19 +153,28 @@ public final class ResNet {
         savedStatistics = .allocate(capacity: max(total, 1))
         savedStatistics.initialize(repeating: 0)
         workspace = Workspace.allocate(workspaceSize)
-        weightLaneWorkspace = twoLanes
-            ? Workspace.allocate(program.convolutions.reduce(WorkspaceSize.zero) { $0.union($1.workspaceSize) }) : nil
+        let largestWeight = gradients == nil ? 0 : program.convolutions.map(\.weightCount).max() ?? 0
+        partialWeightGradients = (0..<2).map { _ in
+            let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(largestWeight, 1))
+            buffer.initialize(repeating: 0)
+            return buffer
+        }
+        normalizationSumsPerMeeting = gradients == nil ? 1 : halves.count * batch * 2 * program.normalizations.map(\.channels).max()!
+        normalizationSums = .allocate(capacity: 2 * normalizationSumsPerMeeting)
+        normalizationSums.initialize(repeating: 0, count: 2 * normalizationSumsPerMeeting)
+        laneWorkspace = twoLanes ? Workspace.allocate(workspaceSize) : nil
+        barrier = twoLanes ? LaneBarrier() : nil
         pendingParameterEnd = Self.pendingParameterEnds(program, slots: slots)
         if twoLanes {
-            weightLane = ComputeLane(name: "resnet-weight-gradients") { [unowned self] s in
-                self.weightGradient(step: s, workspace: self.weightLaneWorkspace!, context: self.context.oneThread)
-            }
+            secondLane = ComputeLane(name: "resnet-backward-half") { [unowned self] _ in self.runSecondHalf() }
         }
     }
 
     deinit {
-        weightLane?.stop()
-        weightLaneWorkspace?.deallocate()
+        secondLane?.stop()
+        laneWorkspace?.deallocate()
+        partialWeightGradients.forEach { $0.deallocate() }
+        normalizationSums.deallocate()
         activations.deallocate()
         input.deallocate()
         poolIndices.deallocate()

@@ -9,10 +9,12 @@ extension ResNet {
     /// state is not touched. The input gradient, `[N, H, W, Cin]`, is written (`=`) to `dInput` when given; without
     /// it the first convolution's input gradient is not computed at all.
     ///
-    /// With a budget of two threads or more, each convolution's weight gradient runs on a second lane (one
-    /// OpenBLAS thread each) while this thread goes on with the input gradients: the two halves of a backward pass
-    /// have about the same FLOPs, and one-thread GEMMs run closer to the machine's peak than two-thread ones on
-    /// the small matrices of a CPU batch. The results are the same bits as with one lane.
+    /// The pass works on the two halves of the batch (``BatchHalf``): every operation but BatchNorm's channel
+    /// sums is separate per image, so each half goes through the whole chain on its own, and the halves meet at
+    /// each BatchNorm to add up their sums. A convolution's weight gradient is the first half's GEMM accumulated
+    /// into `gradients`, then the second half's, kept apart and added after the next meeting. With a budget of two
+    /// threads or more each half runs on its own lane (one OpenBLAS thread each); with one thread the same
+    /// operations run one after the other. The results are the same bits either way.
     ///
     /// - Parameter gradientsReady: called on this thread with offsets `w` (in the gradient arena, non-increasing)
     ///   each time more gradients are final: every gradient at `w` and above is then final, up to the end of the
@@ -21,70 +23,148 @@ extension ResNet {
     public func backward(
         dOutput: UnsafePointer<Float>, dInput: UnsafeMutablePointer<Float>?, gradientsReady: ((Int) -> Void)? = nil
     ) {
-        guard let gradients else { preconditionFailure("backward on a forward-only ResNet (built without gradients)") }
+        guard gradients != nil else { preconditionFailure("backward on a forward-only ResNet (built without gradients)") }
         guard let (mode, groups) = lastForward else { preconditionFailure("backward before forward") }
-        let lane = profile == nil ? weightLane : nil  // the profile times each operation on its own
-        let context = lane == nil ? self.context : self.context.oneThread
-        if lane == nil { self.context.activate() } else { self.context.activateOneThread() }
-        backwardSource = dOutput
-        var reported = Int.max, pendingConvolutionEnd = 0
-        // Indices walked backwards (`enumerated().reversed()` would build an array on every call).
-        for s in program.steps.indices.reversed() {
+        let pass = BackwardPass(dOutput: dOutput, dInput: dInput, mode: mode, groups: groups)
+        // The profile times each operation on its own; inference mode (tests, evaluation) stays on one thread.
+        let reported: Int
+        if let lane = secondLane, profile == nil, mode == .training {
+            context.activateOneThread()
+            runningPass = pass
+            lane.submit(1)
+            reported = runBackward(pass, halves: 0..<1, workspace: workspace, gradientsReady: gradientsReady)
+            lane.wait()
+            runningPass = nil
+            context.activate()
+        } else {
+            context.activate()
+            reported = runBackward(pass, halves: halves.indices, workspace: workspace, gradientsReady: gradientsReady)
+        }
+        if let gradientsReady, pendingParameterEnd[0] < reported { gradientsReady(pendingParameterEnd[0]) }
+    }
+
+    /// The arguments of the running backward pass, for the second lane.
+    struct BackwardPass {
+        let dOutput: UnsafePointer<Float>
+        let dInput: UnsafeMutablePointer<Float>?
+        let mode: BatchNormMode
+        let groups: Int
+    }
+
+    /// The second lane's job: the second half of the running pass.
+    func runSecondHalf() {
+        guard let pass = runningPass else { preconditionFailure("second half without a running backward pass") }
+        runBackward(pass, halves: 1..<2, workspace: laneWorkspace!, gradientsReady: nil)
+    }
+
+    /// Runs every backward step for the halves `mine` (all of them on one thread, or one per lane, meeting at
+    /// `barrier`).
+    /// Returns the last offset given to `gradientsReady`.
+    @discardableResult
+    private func runBackward(
+        _ pass: BackwardPass, halves mine: Range<Int>, workspace: Workspace, gradientsReady: ((Int) -> Void)?
+    ) -> Int {
+        let gradients = gradients!
+        let shared = mine.count < halves.count
+        let barrier = shared ? barrier : nil
+        // OpenBLAS runs at the model's budget when this thread has every half; the other loops take one thread so
+        // that the sums are cut the same way with any budget.
+        let gemmContext = shared ? context.oneThread : context, oneThread = context.oneThread
+        // The convolution whose second-half weight gradient waits in `partialWeightGradients` for the next
+        // meeting, and (two lanes) the one added at the last meeting, final once the other lane meets again.
+        var unadded: (unit: Int, buffer: Int)?, unconfirmed: Int?
+        var convolutionsDone = 0, meetings = 0, reported = Int.max
+        for s in program.steps.indices.reversed() {  // `enumerated().reversed()` would build an array
             let step = program.steps[s]
-            let dY = step.output == program.output ? dOutput : UnsafePointer(gradient(step.output))
+            let dY = step.output == program.output ? pass.dOutput : UnsafePointer(gradient(step.output))
             let started = profile?.start()
             switch step {
-            case .convolution(let unit, let x, _):
-                let dX = x == 0 ? dInput : gradient(x)
-                if let lane, dX != nil {
-                    lane.submit(s)  // returns once the previous convolution's weight gradient is done
-                    pendingConvolutionEnd = slots[unit].weight.range.upperBound
-                } else if let lane {
-                    // Nothing else to do beside it (the stem, without an input gradient): both threads on it.
-                    lane.wait()
-                    self.context.activate()
-                    weightGradient(step: s, workspace: weightLaneWorkspace!, context: self.context)
-                    self.context.activateOneThread()
-                    pendingConvolutionEnd = 0
-                } else {
-                    weightGradient(step: s, workspace: workspace, context: context)
+            case .normalization(let unit, let x, let residual, let relu, let y) where pass.mode == .training:
+                let shape = normalization(unit, groups: pass.groups), stride = shape.groups * 2 * shape.channels
+                let sums = normalizationSums + (meetings % 2) * normalizationSumsPerMeeting
+                meetings += 1
+                let output: UnsafePointer<Float>? = relu ? UnsafePointer(tensor(y)) : nil
+                for h in mine {
+                    BatchNorm2d.backwardTrainingSums(
+                        shape, rows: halves[h].rows(of: shape), input: tensor(x), output: output, dOutput: dY,
+                        savedMean: savedMean(unit), relu: relu, dResidual: residual.map(gradient),
+                        residualUpdate: updates[s].residual, sums: sums + h * stride,
+                        workspace: workspace, context: oneThread)
                 }
-                guard let dX else { break }
-                Conv2d.backwardData(
-                    program.convolutions[unit], weight: parameters.pointer(slots[unit].weight), dOutput: dY, dInput: dX,
-                    update: updates[s].input, workspace: workspace, context: context)
+                barrier?.arriveAndWait()
+                unconfirmed = nil  // the other lane added its share before this meeting
+                if let (pending, buffer) = unadded {
+                    addPartialWeightGradient(unit: pending, buffer: buffer, halves: mine)
+                    if shared { unconfirmed = pending }
+                    unadded = nil
+                }
+                let owner = mine.contains(0)  // the parameter gradients are added once
+                BatchNorm2d.backwardTrainingCoefficients(
+                    shape, sums: sums, parts: halves.count, gamma: parameters.pointer(slots[unit].gamma),
+                    savedInvStd: savedInvStd(unit), dGamma: owner ? gradients.pointer(slots[unit].gamma) : nil,
+                    dBeta: owner ? gradients.pointer(slots[unit].beta) : nil, workspace: workspace, context: oneThread)
+                for h in mine {
+                    BatchNorm2d.backwardTrainingInput(
+                        shape, rows: halves[h].rows(of: shape), input: tensor(x), output: output, dOutput: dY,
+                        savedMean: savedMean(unit), relu: relu, dInput: gradient(x), inputUpdate: updates[s].input,
+                        workspace: workspace, context: oneThread)
+                }
             case .normalization(let unit, let x, let residual, let relu, let y):
-                normalizationBackward(
-                    unit, x: x, residual: residual, relu: relu, y: y, dY: dY, update: updates[s], mode: mode,
-                    groups: groups, gradients: gradients, context: context)
-            case .maxPool(let x, _):
-                MaxPool2d.backward(
-                    program.pool, indices: poolIndices.baseAddress!, dOutput: dY, dInput: gradient(x),
-                    update: updates[s].input, context: context)
+                precondition(!shared, "inference-mode backward runs on one thread")
+                if let (pending, buffer) = unadded {
+                    addPartialWeightGradient(unit: pending, buffer: buffer, halves: mine)
+                    unadded = nil
+                }
+                normalizationBackwardInference(unit, x: x, residual: residual, relu: relu, y: y, dY: dY, update: updates[s])
+            case .convolution(let unit, let x, let y):
+                let dX = x == 0 ? pass.dInput : gradient(x)
+                let buffer = convolutionsDone % 2
+                for h in mine {
+                    let half = halves[h], shape = half.convolutions[unit]
+                    Conv2d.backwardWeight(
+                        shape, input: tensor(x) + half.offset(of: x, in: program), dOutput: dY + half.offset(of: y, in: program),
+                        dWeight: h == 0 ? gradients.pointer(slots[unit].weight) : partialWeightGradients[buffer].baseAddress!,
+                        dBias: nil, update: h == 0 ? .accumulate : .overwrite, workspace: workspace, context: gemmContext)
+                    guard let dX else { continue }
+                    Conv2d.backwardData(
+                        shape, weight: parameters.pointer(slots[unit].weight), dOutput: dY + half.offset(of: y, in: program),
+                        dInput: dX + half.offset(of: x, in: program), update: updates[s].input, workspace: workspace,
+                        context: gemmContext)
+                }
+                if halves.count > 1 { unadded = (unit, buffer) }
+                convolutionsDone += 1
+            case .maxPool(let x, let y):
+                for h in mine {
+                    let half = halves[h]
+                    MaxPool2d.backward(
+                        half.pool, indices: poolIndices.baseAddress! + half.offset(of: y, in: program),
+                        dOutput: dY + half.offset(of: y, in: program), dInput: gradient(x) + half.offset(of: x, in: program),
+                        update: updates[s].input, context: oneThread)
+                }
             }
             profile?.stop(started, step: s, direction: .backward)
             if let gradientsReady {
-                let ready = max(pendingParameterEnd[s], pendingConvolutionEnd)
+                var ready = pendingParameterEnd[s]
+                if let (unit, _) = unadded { ready = max(ready, slots[unit].weight.range.upperBound) }
+                if let unit = unconfirmed { ready = max(ready, slots[unit].weight.range.upperBound) }
                 if ready < reported {
                     reported = ready
                     gradientsReady(ready)
                 }
             }
         }
-        lane?.wait()
-        if lane != nil { self.context.activate() }
-        if let gradientsReady, pendingParameterEnd[0] < reported { gradientsReady(pendingParameterEnd[0]) }
+        barrier?.arriveAndWait()
+        if let (pending, buffer) = unadded { addPartialWeightGradient(unit: pending, buffer: buffer, halves: mine) }
+        return reported
     }
 
-    /// The weight gradient of convolution step `s`: `dW += dYᵀ · im2col(x)`.
-    func weightGradient(step s: Int, workspace: Workspace, context: ComputeContext) {
-        guard case .convolution(let unit, let x, let y) = program.steps[s], let gradients else {
-            preconditionFailure("weight gradient of a step that is not a convolution")
-        }
-        let dY = y == program.output ? backwardSource! : UnsafePointer(gradient(y))
-        Conv2d.backwardWeight(
-            program.convolutions[unit], input: tensor(x), dOutput: dY, dWeight: gradients.pointer(slots[unit].weight),
-            dBias: nil, workspace: workspace, context: context)
+    /// Adds the second half's weight gradient of `unit` (in partial buffer `buffer`) to the gradient arena: all of
+    /// it with every half, or this lane's half of the elements.
+    private func addPartialWeightGradient(unit: Int, buffer: Int, halves mine: Range<Int>) {
+        let slot = slots[unit].weight, count = slot.count
+        let share = mine.count == halves.count ? 0..<count : (mine.lowerBound == 0 ? 0..<(count / 2) : (count / 2)..<count)
+        let destination = gradients!.pointer(slot), source = partialWeightGradients[buffer].baseAddress!
+        for i in share { destination[i] += source[i] }
     }
 
     /// `pendingParameterEnd` (see there): per step, the highest parameter end among the steps before it.
@@ -103,29 +183,17 @@ extension ResNet {
         return ends
     }
 
-    private func normalizationBackward(
+    private func normalizationBackwardInference(
         _ unit: Int, x: Int, residual: Int?, relu: Bool, y: Int, dY: UnsafePointer<Float>,
-        update: (input: GradientUpdate, residual: GradientUpdate), mode: BatchNormMode, groups: Int,
-        gradients: Arena, context: ComputeContext
+        update: (input: GradientUpdate, residual: GradientUpdate)
     ) {
-        let s = slots[unit]
-        let output: UnsafePointer<Float>? = relu ? UnsafePointer(tensor(y)) : nil
-        switch mode {
-        case .training:
-            BatchNorm2d.backwardTraining(
-                normalization(unit, groups: groups), input: tensor(x), output: output, dOutput: dY,
-                gamma: parameters.pointer(s.gamma), savedMean: savedMean(unit), savedInvStd: savedInvStd(unit),
-                relu: relu, dResidual: residual.map(gradient), residualUpdate: update.residual, dInput: gradient(x),
-                inputUpdate: update.input, dGamma: gradients.pointer(s.gamma), dBeta: gradients.pointer(s.beta),
-                workspace: workspace, context: context)
-        case .inference:
-            BatchNorm2d.backwardInference(
-                program.normalizations[unit], input: tensor(x), output: output, dOutput: dY,
-                gamma: parameters.pointer(s.gamma), runningMean: state.pointer(s.runningMean),
-                runningVar: state.pointer(s.runningVariance), relu: relu, dResidual: residual.map(gradient),
-                residualUpdate: update.residual, dInput: gradient(x), inputUpdate: update.input,
-                dGamma: gradients.pointer(s.gamma), dBeta: gradients.pointer(s.beta), workspace: workspace,
-                context: context)
-        }
+        let s = slots[unit], gradients = gradients!
+        BatchNorm2d.backwardInference(
+            program.normalizations[unit], input: tensor(x), output: relu ? UnsafePointer(tensor(y)) : nil, dOutput: dY,
+            gamma: parameters.pointer(s.gamma), runningMean: state.pointer(s.runningMean),
+            runningVar: state.pointer(s.runningVariance), relu: relu, dResidual: residual.map(gradient),
+            residualUpdate: update.residual, dInput: gradient(x), inputUpdate: update.input,
+            dGamma: gradients.pointer(s.gamma), dBeta: gradients.pointer(s.beta), workspace: workspace,
+            context: context)
     }
 }

@@ -9,16 +9,17 @@ import DenseCLKernels
 /// backward of `c(T)` (which therefore overwrites; earlier readers of `T` accumulate) and consumed by the backward
 /// of `p(T)`. The input's gradient goes to the caller's buffer and C5's comes from the caller.
 ///
-/// With `laggingWeightGradients` (a backward pass that computes each convolution's weight gradient on a second
-/// lane while the first goes on), the gradient of a convolution's output is also kept until the backward of the
-/// convolution before it, when the first lane waits for the second: until then the second lane may still read it.
+/// With `halvesOnTwoLanes` (a backward pass whose batch halves run on two threads that meet at each BatchNorm,
+/// see `ResNet.backward`), one thread may be up to a meeting ahead of the other, and its half of a tensor may lie
+/// in the other's half of a smaller tensor placed at the same offset. So a gradient is kept until the next
+/// BatchNorm after its last reader, the next meeting, which both threads pass only when both are done with it.
 struct MemoryPlan {
     let tensorOffsets: [Int]
     let gradientOffsets: [Int?]
     let updates: [(input: GradientUpdate, residual: GradientUpdate)]
     let total: Int
 
-    init(_ program: ResNetProgram, trainable: Bool, laggingWeightGradients: Bool = false) {
+    init(_ program: ResNetProgram, trainable: Bool, halvesOnTwoLanes: Bool = false) {
         let steps = program.steps, last = steps.count - 1
         let tensors = program.tensorCounts.count
         var producer = [Int](repeating: -1, count: tensors), lastReader = [Int](repeating: -1, count: tensors)
@@ -37,14 +38,11 @@ struct MemoryPlan {
 
         var gradients = BufferPlan(), gradientIds = [Int?](repeating: nil, count: tensors)
         if trainable {
-            // The convolution steps in forward order, to find the one before each.
-            let convolutionSteps = steps.indices.filter { if case .convolution = steps[$0] { true } else { false } }
+            let normalizationSteps = steps.indices.filter { if case .normalization = steps[$0] { true } else { false } }
             for t in 1..<tensors where t != program.output {
                 // Backward time of forward step s is last - s.
                 var lastUse = producer[t]
-                if laggingWeightGradients, case .convolution = steps[producer[t]] {
-                    lastUse = convolutionSteps.last { $0 < producer[t] } ?? 0
-                }
+                if halvesOnTwoLanes { lastUse = normalizationSteps.last { $0 < producer[t] } ?? 0 }
                 gradientIds[t] = gradients.add(count: program.tensorCounts[t], live: (last - lastReader[t])...(last - lastUse))
             }
         }

@@ -3,10 +3,11 @@ import DenseCLModel
 import DenseCLTestSupport
 import XCTest
 
-/// With two threads the backward pass computes each convolution's weight gradient on a second lane, and the step
-/// runs the query forward beside the EMA and key forward. Each lane then runs one-thread kernels, so the results
-/// must be the bits of a one-thread run: any difference means a lane read a buffer the other had already reused
-/// (the memory plan's lag) or the hand-off lost a write.
+/// With two threads the backward pass runs the two halves of the batch on two lanes that meet at every BatchNorm,
+/// and the step runs the query forward beside the EMA and key forward. The one-thread pass computes the same
+/// halves one after the other with the same one-thread kernels, so the results must be the bits of a one-thread
+/// run: any difference means a lane read a buffer the other had already reused (the memory plan keeps gradients
+/// until the next meeting; the sums and weight-gradient buffers alternate), or a hand-off lost a write.
 final class TwoLaneTests: XCTestCase {
     override func tearDown() {
         try? ComputeContext(threads: 1).activate()
@@ -16,19 +17,27 @@ final class TwoLaneTests: XCTestCase {
     /// convolutions between two BatchNorms of the shortcut path.
     private let configuration = ResNetConfiguration(block: .bottleneck, blocksPerStage: [2, 1, 2, 1], baseWidth: 4)
 
-    private func backbone(threads: Int) throws -> Backbone {
-        let b = try Backbone(configuration, batch: 4, height: 48, width: 40, threads: threads)
+    private func backbone(threads: Int, batch: Int) throws -> Backbone {
+        let b = try Backbone(configuration, batch: batch, height: 48, width: 40, threads: threads)
         b.topology.initialize(parameters: b.parameters, state: b.state, seed: 3)
         _ = b.model.input.update(fromContentsOf: GradientCheck.randomValues(count: b.model.input.count, seed: 3, low: -2, high: 2))
         return b
     }
 
+    /// Halves that are the BatchNorm groups (4 images, 2 groups), halves that cut a group (6 images, 3 groups) and
+    /// unequal halves (3 images: 1 and 2).
     func testBackwardOnTwoLanesGivesTheOneThreadBits() throws {
-        let one = try backbone(threads: 1), two = try backbone(threads: 2)
+        for (batch, groups) in [(4, 2), (6, 3), (3, 1)] {
+            try assertBackwardOnTwoLanesGivesTheOneThreadBits(batch: batch, groups: groups)
+        }
+    }
+
+    private func assertBackwardOnTwoLanesGivesTheOneThreadBits(batch: Int, groups: Int) throws {
+        let one = try backbone(threads: 1, batch: batch), two = try backbone(threads: 2, batch: batch)
         // The same forward arithmetic on both (one-thread kernels), so that only the backward passes differ.
-        try one.model.forward(mode: .training, groups: 2)
-        try two.model.forward(mode: .training, groups: 2, context: try ComputeContext(threads: 2).oneThread)
-        assertSameBits(Array(two.model.output), Array(one.model.output), "C5")
+        try one.model.forward(mode: .training, groups: groups)
+        try two.model.forward(mode: .training, groups: groups, context: try ComputeContext(threads: 2).oneThread)
+        assertSameBits(Array(two.model.output), Array(one.model.output), "\(batch) images: C5")
 
         let dY = GradientCheck.randomValues(count: one.model.output.count, seed: 4, low: -1, high: 1)
         var dXOne = [Float](repeating: 0, count: one.model.input.count), dXTwo = dXOne
@@ -43,16 +52,16 @@ final class TwoLaneTests: XCTestCase {
                 }
             }
         }
-        assertSameBits(dXTwo, dXOne, "input gradient")
-        assertSameBits(Array(gradientsTwo.buffer), Array(gradientsOne.buffer), "parameter gradients")
+        assertSameBits(dXTwo, dXOne, "\(batch) images: input gradient")
+        assertSameBits(Array(gradientsTwo.buffer), Array(gradientsOne.buffer), "\(batch) images: parameter gradients")
 
         // gradientsReady: non-increasing offsets ending at the lowest parameter, and what it declared final then
         // is what the pass ends with (a gradient still being written would differ from its final value).
-        XCTAssertEqual(readyOffsets, readyOffsets.sorted(by: >))
-        XCTAssertEqual(readyOffsets.last, 0)
+        XCTAssertEqual(readyOffsets, readyOffsets.sorted(by: >), "\(batch) images")
+        XCTAssertEqual(readyOffsets.last, 0, "\(batch) images")
         XCTAssertGreaterThan(Set(readyOffsets).count, 10, "the hook should report layer by layer")
         for (offset, values) in snapshots {
-            assertSameBits(values, Array(gradientsTwo.buffer[offset...]), "gradients from \(offset), reported final, then")
+            assertSameBits(values, Array(gradientsTwo.buffer[offset...]), "\(batch) images: gradients from \(offset), reported final, then")
         }
     }
 
