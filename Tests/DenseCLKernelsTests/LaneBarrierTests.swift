@@ -7,12 +7,13 @@ import XCTest
 final class LaneBarrierTests: XCTestCase {
     /// Two threads that each write their slot, meet, read the other's slot, and meet again before the next write.
     private final class Meetings: @unchecked Sendable {
-        let barrier = LaneBarrier()
+        let barrier: LaneBarrier
         let slots = UnsafeMutablePointer<Int>.allocate(capacity: 2)
         /// Per thread, the rounds in which the other's slot held another round's value.
         let mismatches = UnsafeMutablePointer<Int>.allocate(capacity: 2)
 
-        init() {
+        init(_ barrier: LaneBarrier) {
+            self.barrier = barrier
             slots.initialize(repeating: -1, count: 2)
             mismatches.initialize(repeating: 0, count: 2)
         }
@@ -22,9 +23,11 @@ final class LaneBarrierTests: XCTestCase {
             mismatches.deallocate()
         }
 
-        func run(_ me: Int, rounds: Int) {
+        /// - Parameter late: microseconds this thread lets pass before each meeting, so that the other waits.
+        func run(_ me: Int, rounds: Int, late: UInt32 = 0) {
             for round in 0..<rounds {
                 slots[me] = round
+                if late > 0 { usleep(late) }
                 barrier.arriveAndWait()
                 if slots[1 - me] != round { mismatches[me] += 1 }
                 barrier.arriveAndWait()
@@ -32,17 +35,33 @@ final class LaneBarrierTests: XCTestCase {
         }
     }
 
+    /// Spinning meetings (the usual case: equal shares, a few microseconds apart).
     func testWritesBeforeAMeetingAreSeenAfterIt() {
-        let meetings = Meetings(), rounds = 20_000
+        assertMeetings(LaneBarrier(), rounds: 20_000)
+    }
+
+    /// Meetings where one thread is always late, so the other goes to sleep (no spinning allowed): every sleeper
+    /// must be woken.
+    func testSleepingWaitersAreWoken() {
+        assertMeetings(LaneBarrier(spinLimit: .zero), rounds: 1_000, late: 200)
+    }
+
+    /// Runs the two threads on threads of their own, so that a lost wake-up fails the test instead of hanging it.
+    private func assertMeetings(_ barrier: LaneBarrier, rounds: Int, late: UInt32 = 0, line: UInt = #line) {
+        let meetings = Meetings(barrier)
         let done = DispatchSemaphore(value: 0)
-        let other = Thread {
-            meetings.run(1, rounds: rounds)
-            done.signal()
+        for me in 0..<2 {
+            Thread {
+                meetings.run(me, rounds: rounds, late: me == 1 ? late : 0)
+                done.signal()
+            }.start()
         }
-        other.start()
-        meetings.run(0, rounds: rounds)
-        done.wait()
-        XCTAssertEqual(meetings.mismatches[0], 0, "thread 0 read a slot from another round")
-        XCTAssertEqual(meetings.mismatches[1], 0, "thread 1 read a slot from another round")
+        for _ in 0..<2 {
+            guard done.wait(timeout: .now() + 60) == .success else {
+                return XCTFail("a thread was never woken from a meeting", line: line)
+            }
+        }
+        XCTAssertEqual(meetings.mismatches[0], 0, "thread 0 read a slot from another round", line: line)
+        XCTAssertEqual(meetings.mismatches[1], 0, "thread 1 read a slot from another round", line: line)
     }
 }
