@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Dispatch
+import Foundation
 import Synchronization
 
 /// The meeting point of two threads that share out one pass: ``arriveAndWait()`` returns on each thread once both
@@ -20,9 +20,11 @@ public final class LaneBarrier: @unchecked Sendable {
     private let arrived = Atomic<Int>(0)
     /// Meetings completed; a waiting thread leaves when it changes.
     private let meetings = Atomic<Int>(0)
-    /// Threads asleep (or about to be) on `wake`.
+    /// Threads asleep (or about to be) on `sleeping`.
     private let sleepers = Atomic<Int>(0)
-    private let wake = DispatchSemaphore(value: 0)
+    /// Where a thread that has spun long enough sleeps. A condition, not a semaphore: a wake-up is not a count
+    /// that the thread which sent it could take back by sleeping at the next meeting before the sleeper woke.
+    private let sleeping = NSCondition()
     /// Checks before a waiting thread starts yielding its core.
     private let checksBeforeYield = 64
     /// How long a waiting thread spins before it sleeps.
@@ -39,7 +41,12 @@ public final class LaneBarrier: @unchecked Sendable {
             // Sequentially consistent with the sleeper's count below: either the sleeper sees this meeting end,
             // or this thread sees the sleeper and wakes it.
             meetings.add(1, ordering: .sequentiallyConsistent)
-            if sleepers.load(ordering: .sequentiallyConsistent) > 0 { wake.signal() }
+            if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+                // The sleeper holds the lock from its count until it waits, so this broadcast cannot fall between.
+                sleeping.lock()
+                sleeping.broadcast()
+                sleeping.unlock()
+            }
             return
         }
         let clock = ContinuousClock(), deadline = clock.now.advanced(by: spinLimit)
@@ -55,11 +62,12 @@ public final class LaneBarrier: @unchecked Sendable {
         }
     }
 
-    /// Sleeps until meeting `meeting` has ended. A signal left over from an earlier meeting only costs one more
-    /// check.
+    /// Sleeps until meeting `meeting` has ended.
     private func sleep(until meeting: Int) {
+        sleeping.lock()
         sleepers.add(1, ordering: .sequentiallyConsistent)
-        while meetings.load(ordering: .sequentiallyConsistent) == meeting { wake.wait() }
+        while meetings.load(ordering: .sequentiallyConsistent) == meeting { sleeping.wait() }
         sleepers.subtract(1, ordering: .sequentiallyConsistent)
+        sleeping.unlock()
     }
 }

@@ -66,7 +66,7 @@ extension ResNet {
     ) -> Int {
         let gradients = gradients!
         let shared = mine.count < halves.count
-        let barrier = shared ? barrier : nil
+        let barrier = shared ? self.barrier : nil
         // OpenBLAS runs at the model's budget when this thread has every half; the other loops take one thread so
         // that the sums are cut the same way with any budget.
         let gemmContext = shared ? context.oneThread : context, oneThread = context.oneThread

@@ -46,6 +46,39 @@ final class LaneBarrierTests: XCTestCase {
         assertMeetings(LaneBarrier(spinLimit: .zero), rounds: 1_000, late: 200)
     }
 
+    /// Three pairs of threads on two cores, with uneven work between meetings and no spinning: threads are
+    /// preempted anywhere, also between deciding to sleep and sleeping, and every meeting must still end. A
+    /// semaphore in place of the condition lost wake-ups (the waking thread, asleep at the next meeting, took back
+    /// its own signal; two 2-thread workers on two cores hung within 30 steps). This test is statistical: it
+    /// caught that version in 1 run of 4 on a 2-core machine; the fixed one passed every run.
+    func testOversubscribedMeetingsAllEnd() {
+        final class Pair: @unchecked Sendable {
+            let barrier = LaneBarrier(spinLimit: .zero)
+            var result = 0.0
+        }
+        let pairs = (0..<3).map { _ in Pair() }, rounds = 40_000
+        let done = DispatchSemaphore(value: 0)
+        for pair in pairs {
+            for me in 0..<2 {
+                Thread {
+                    var x = 0.0
+                    for round in 0..<rounds {
+                        // 0 to ~100 µs of dependent arithmetic, a different amount on each thread and round.
+                        for _ in 0..<((round &* 7919 &+ me &* 104_729) % 30_000) { x = x * 1.000_000_1 + 1 }
+                        pair.barrier.arriveAndWait()
+                    }
+                    pair.result += x
+                    done.signal()
+                }.start()
+            }
+        }
+        for finished in 0..<(2 * pairs.count) {
+            guard done.wait(timeout: .now() + 60) == .success else {
+                return XCTFail("meetings stopped: \(finished) of \(2 * pairs.count) threads finished")
+            }
+        }
+    }
+
     /// Runs the two threads on threads of their own, so that a lost wake-up fails the test instead of hanging it.
     private func assertMeetings(_ barrier: LaneBarrier, rounds: Int, late: UInt32 = 0, line: UInt = #line) {
         let meetings = Meetings(barrier)
