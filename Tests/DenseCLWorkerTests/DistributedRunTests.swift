@@ -21,7 +21,12 @@ final class DistributedRunTests: XCTestCase {
     /// Images are 64 px so that C5 is 2x2: at 32 px C5 is 1x1 and a BatchNorm group of layer 4 holds only 2 values
     /// per channel, whose normalised output is ±1 whatever the input, so its backward is rounding noise scaled by
     /// up to 1/sqrt(eps) (a step-0 gradient norm of ~5.7e3 on conv1 instead of ~7.6): no two summation orders agree.
-    private func checkEquivalence(workers: Int, batch: Int, queue: Int, steps: Int, learningRate: Double?) throws {
+    ///
+    /// `workerThreads` is each worker's `train.threads`; the single process runs one thread (the backward's halves
+    /// give the same bits at any thread count).
+    private func checkEquivalence(
+        workers: Int, batch: Int, queue: Int, steps: Int, learningRate: Double?, workerThreads: Int = 1
+    ) throws {
         let dir = temporaryDirectory("equivalence-\(workers)")
         defer { try? FileManager.default.removeItem(at: dir) }
         let sets = ["optim.batch_size=\(batch)", "model.queue_len=\(queue)", "train.max_steps=\(steps)", "optim.epochs=10",
@@ -37,7 +42,7 @@ final class DistributedRunTests: XCTestCase {
         let run = dir.appendingPathComponent("dist")
         let result = try runCoordinator(
             ["--config", config.path, "--run-dir", run.path, "--local-workers", String(workers), "--resume", "none"]
-                + (sets + ["model.bn_groups=1"]).flatMap { ["--set", $0] })
+                + (sets + ["model.bn_groups=1", "train.threads=\(workerThreads)"]).flatMap { ["--set", $0] })
         XCTAssertEqual(result.status, 0, result.output)
 
         let csv = try String(contentsOf: run.appendingPathComponent("metrics.csv"), encoding: .utf8)
@@ -79,6 +84,12 @@ final class DistributedRunTests: XCTestCase {
 
     func testThreeWorkersMatchOneProcessWithThreeGroups() throws {
         try checkEquivalence(workers: 3, batch: 6, queue: 18, steps: 10, learningRate: 0)
+    }
+
+    /// Two workers of two threads each (two lanes per worker, four busy threads on a 2-core machine): the lanes'
+    /// meetings under oversubscription, inside the real runtime.
+    func testTwoWorkersOfTwoThreadsMatchOneProcessWithTwoGroups() throws {
+        try checkEquivalence(workers: 2, batch: 4, queue: 16, steps: 10, learningRate: 0, workerThreads: 2)
     }
 
     func testTwoWorkersFirstUpdateMatchesOneProcess() throws {
