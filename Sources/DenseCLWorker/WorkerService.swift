@@ -198,6 +198,15 @@ public final class WorkerService {
                 try step.forwardEncoders(lambda: plan.lambda, shuffle: nil)
                 try reduction.begin(step: plan.step)
                 try exchange.deliver(permutation: plan.permutation, through: reduction)
+                // The forward passes have updated both encoders' BatchNorm running statistics: average them across
+                // the workers now, while the workers are in step after the key exchange, rather than at a meeting
+                // of their own after SGD (nothing before the step's end reads them).
+                if world > 1 {
+                    try reduction.run { comm in
+                        try comm.allReduce(queryNorms, plan: normPlans.query)
+                        try comm.allReduce(keyNorms, plan: normPlans.key)
+                    }
+                }
                 losses = step.computeLosses(lambda: plan.lambda)
                 // A non-finite local loss, or the test-only injection, poisons the gradient (element 0, just before
                 // its bucket is queued): the reduced gradient, bit-identical on every rank, then carries the skip
@@ -221,14 +230,6 @@ public final class WorkerService {
                 log("\(name): step \(plan.step + 1): non-finite gradient, update skipped")
             } else {
                 step.applyUpdate(learningRate: plan.learningRate)
-            }
-            if world > 1 {
-                do {
-                    try reduction.run { comm in
-                        try comm.allReduce(queryNorms, plan: normPlans.query)
-                        try comm.allReduce(keyNorms, plan: normPlans.key)
-                    }
-                } catch { throw .comm(error) }
             }
             let deltaMessage = try wait(for: ServiceMessage.enqueue, timeout: timeout)
             let delta: QueueDelta
