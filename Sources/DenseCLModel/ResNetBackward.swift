@@ -57,105 +57,147 @@ extension ResNet {
         runBackward(pass, halves: 1..<2, workspace: laneWorkspace!, gradientsReady: nil)
     }
 
+    /// Where one thread's share of a backward pass stands.
+    struct HalfPass {
+        /// The halves this thread computes: all of them, or one when each has its lane.
+        let mine: Range<Int>
+        /// Where this thread meets the other lane (nil when it has every half).
+        let barrier: LaneBarrier?
+        let workspace: Workspace
+        /// OpenBLAS runs at the model's budget when this thread has every half, at one thread beside a lane; the
+        /// other loops always take one thread, so that sums are cut the same way with any budget.
+        let gemmContext: ComputeContext
+        let oneThread: ComputeContext
+        /// The convolution whose second-half weight gradient waits in a side buffer for the next meeting.
+        var unadded: (unit: Int, buffer: Int)?
+        /// With two lanes, the convolution whose side buffer was added at the last meeting: final once the other
+        /// lane, which added the other half of its elements, meets again.
+        var unconfirmed: Int?
+        var convolutionsDone = 0
+        var meetings = 0
+
+        var shared: Bool { barrier != nil }
+    }
+
     /// Runs every backward step for the halves `mine` (all of them on one thread, or one per lane, meeting at
-    /// `barrier`).
-    /// Returns the last offset given to `gradientsReady`.
+    /// `barrier`). Returns the last offset given to `gradientsReady`.
     @discardableResult
     private func runBackward(
         _ pass: BackwardPass, halves mine: Range<Int>, workspace: Workspace, gradientsReady: ((Int) -> Void)?
     ) -> Int {
-        let gradients = gradients!
         let shared = mine.count < halves.count
-        let barrier = shared ? self.barrier : nil
-        // OpenBLAS runs at the model's budget when this thread has every half; the other loops take one thread so
-        // that the sums are cut the same way with any budget.
-        let gemmContext = shared ? context.oneThread : context, oneThread = context.oneThread
-        // The convolution whose second-half weight gradient waits in `partialWeightGradients` for the next
-        // meeting, and (two lanes) the one added at the last meeting, final once the other lane meets again.
-        var unadded: (unit: Int, buffer: Int)?, unconfirmed: Int?
-        var convolutionsDone = 0, meetings = 0, reported = Int.max
+        var half = HalfPass(
+            mine: mine, barrier: shared ? barrier : nil, workspace: workspace,
+            gemmContext: shared ? context.oneThread : context, oneThread: context.oneThread)
+        var reported = Int.max
         for s in program.steps.indices.reversed() {  // `enumerated().reversed()` would build an array
             let step = program.steps[s]
             let dY = step.output == program.output ? pass.dOutput : UnsafePointer(gradient(step.output))
             let started = profile?.start()
             switch step {
             case .normalization(let unit, let x, let residual, let relu, let y) where pass.mode == .training:
-                let shape = normalization(unit, groups: pass.groups), stride = shape.groups * 2 * shape.channels
-                let sums = normalizationSums + (meetings % 2) * normalizationSumsPerMeeting
-                meetings += 1
-                let output: UnsafePointer<Float>? = relu ? UnsafePointer(tensor(y)) : nil
-                for h in mine {
-                    BatchNorm2d.backwardTrainingSums(
-                        shape, rows: halves[h].rows(of: shape), input: tensor(x), output: output, dOutput: dY,
-                        savedMean: savedMean(unit), relu: relu, dResidual: residual.map(gradient),
-                        residualUpdate: updates[s].residual, sums: sums + h * stride,
-                        workspace: workspace, context: oneThread)
-                }
-                barrier?.arriveAndWait()
-                unconfirmed = nil  // the other lane added its share before this meeting
-                if let (pending, buffer) = unadded {
-                    addPartialWeightGradient(unit: pending, buffer: buffer, halves: mine)
-                    if shared { unconfirmed = pending }
-                    unadded = nil
-                }
-                let owner = mine.contains(0)  // the parameter gradients are added once
-                BatchNorm2d.backwardTrainingCoefficients(
-                    shape, sums: sums, parts: halves.count, gamma: parameters.pointer(slots[unit].gamma),
-                    savedInvStd: savedInvStd(unit), dGamma: owner ? gradients.pointer(slots[unit].gamma) : nil,
-                    dBeta: owner ? gradients.pointer(slots[unit].beta) : nil, workspace: workspace, context: oneThread)
-                for h in mine {
-                    BatchNorm2d.backwardTrainingInput(
-                        shape, rows: halves[h].rows(of: shape), input: tensor(x), output: output, dOutput: dY,
-                        savedMean: savedMean(unit), relu: relu, dInput: gradient(x), inputUpdate: updates[s].input,
-                        workspace: workspace, context: oneThread)
-                }
+                normalizationBackward(
+                    unit, x: x, residual: residual, relu: relu, y: y, dY: dY, step: s, groups: pass.groups, half: &half)
             case .normalization(let unit, let x, let residual, let relu, let y):
-                precondition(!shared, "inference-mode backward runs on one thread")
-                if let (pending, buffer) = unadded {
-                    addPartialWeightGradient(unit: pending, buffer: buffer, halves: mine)
-                    unadded = nil
-                }
+                precondition(!half.shared, "inference-mode backward runs on one thread")
+                addPendingWeightGradient(&half)
                 normalizationBackwardInference(unit, x: x, residual: residual, relu: relu, y: y, dY: dY, update: updates[s])
             case .convolution(let unit, let x, let y):
-                let dX = x == 0 ? pass.dInput : gradient(x)
-                let buffer = convolutionsDone % 2
-                for h in mine {
-                    let half = halves[h], shape = half.convolutions[unit]
-                    Conv2d.backwardWeight(
-                        shape, input: tensor(x) + half.offset(of: x, in: program), dOutput: dY + half.offset(of: y, in: program),
-                        dWeight: h == 0 ? gradients.pointer(slots[unit].weight) : partialWeightGradients[buffer].baseAddress!,
-                        dBias: nil, update: h == 0 ? .accumulate : .overwrite, workspace: workspace, context: gemmContext)
-                    guard let dX else { continue }
-                    Conv2d.backwardData(
-                        shape, weight: parameters.pointer(slots[unit].weight), dOutput: dY + half.offset(of: y, in: program),
-                        dInput: dX + half.offset(of: x, in: program), update: updates[s].input, workspace: workspace,
-                        context: gemmContext)
-                }
-                if halves.count > 1 { unadded = (unit, buffer) }
-                convolutionsDone += 1
+                convolutionBackward(unit, x: x, y: y, dY: dY, dInput: pass.dInput, step: s, half: &half)
             case .maxPool(let x, let y):
-                for h in mine {
-                    let half = halves[h]
+                for h in half.mine {
+                    let share = halves[h]
                     MaxPool2d.backward(
-                        half.pool, indices: poolIndices.baseAddress! + half.offset(of: y, in: program),
-                        dOutput: dY + half.offset(of: y, in: program), dInput: gradient(x) + half.offset(of: x, in: program),
-                        update: updates[s].input, context: oneThread)
+                        share.pool, indices: poolIndices.baseAddress! + share.offset(of: y, in: program),
+                        dOutput: dY + share.offset(of: y, in: program), dInput: gradient(x) + share.offset(of: x, in: program),
+                        update: updates[s].input, context: half.oneThread)
                 }
             }
             profile?.stop(started, step: s, direction: .backward)
             if let gradientsReady {
                 var ready = pendingParameterEnd[s]
-                if let (unit, _) = unadded { ready = max(ready, slots[unit].weight.range.upperBound) }
-                if let unit = unconfirmed { ready = max(ready, slots[unit].weight.range.upperBound) }
+                if let (unit, _) = half.unadded { ready = max(ready, slots[unit].weight.range.upperBound) }
+                if let unit = half.unconfirmed { ready = max(ready, slots[unit].weight.range.upperBound) }
                 if ready < reported {
                     reported = ready
                     gradientsReady(ready)
                 }
             }
         }
-        barrier?.arriveAndWait()
-        if let (pending, buffer) = unadded { addPartialWeightGradient(unit: pending, buffer: buffer, halves: mine) }
+        half.barrier?.arriveAndWait()
+        addPendingWeightGradient(&half)
         return reported
+    }
+
+    /// A training-mode BatchNorm step: each half's sums, the meeting, the pending weight gradient, the
+    /// coefficients from every half's sums (the parameter gradients on the thread with the first half), each half's
+    /// input gradient.
+    private func normalizationBackward(
+        _ unit: Int, x: Int, residual: Int?, relu: Bool, y: Int, dY: UnsafePointer<Float>, step s: Int, groups: Int,
+        half: inout HalfPass
+    ) {
+        let gradients = gradients!
+        let shape = normalization(unit, groups: groups), stride = shape.groups * 2 * shape.channels
+        let sums = normalizationSums + (half.meetings % 2) * normalizationSumsPerMeeting
+        half.meetings += 1
+        let output: UnsafePointer<Float>? = relu ? UnsafePointer(tensor(y)) : nil
+        for h in half.mine {
+            BatchNorm2d.backwardTrainingSums(
+                shape, rows: halves[h].rows(of: shape), input: tensor(x), output: output, dOutput: dY,
+                savedMean: savedMean(unit), relu: relu, dResidual: residual.map(gradient),
+                residualUpdate: updates[s].residual, sums: sums + h * stride, workspace: half.workspace,
+                context: half.oneThread)
+        }
+        half.barrier?.arriveAndWait()
+        half.unconfirmed = nil  // the other lane added its share before this meeting
+        let added = half.unadded?.unit
+        addPendingWeightGradient(&half)
+        if half.shared { half.unconfirmed = added }
+        let owner = half.mine.contains(0)
+        BatchNorm2d.backwardTrainingCoefficients(
+            shape, sums: sums, parts: halves.count, gamma: parameters.pointer(slots[unit].gamma),
+            savedInvStd: savedInvStd(unit), dGamma: owner ? gradients.pointer(slots[unit].gamma) : nil,
+            dBeta: owner ? gradients.pointer(slots[unit].beta) : nil, workspace: half.workspace,
+            context: half.oneThread)
+        for h in half.mine {
+            BatchNorm2d.backwardTrainingInput(
+                shape, rows: halves[h].rows(of: shape), input: tensor(x), output: output, dOutput: dY,
+                savedMean: savedMean(unit), relu: relu, dInput: gradient(x), inputUpdate: updates[s].input,
+                workspace: half.workspace, context: half.oneThread)
+        }
+    }
+
+    /// A convolution step: per half, the weight gradient (the first half's into the arena, the second's into a
+    /// side buffer, added after the next meeting) and the input gradient, unless this is the image's (`dInput`
+    /// nil).
+    private func convolutionBackward(
+        _ unit: Int, x: Int, y: Int, dY: UnsafePointer<Float>, dInput: UnsafeMutablePointer<Float>?, step s: Int,
+        half: inout HalfPass
+    ) {
+        let dX = x == 0 ? dInput : gradient(x)
+        let buffer = half.convolutionsDone % 2
+        for h in half.mine {
+            let share = halves[h], shape = share.convolutions[unit]
+            Conv2d.backwardWeight(
+                shape, input: tensor(x) + share.offset(of: x, in: program), dOutput: dY + share.offset(of: y, in: program),
+                dWeight: h == 0 ? gradients!.pointer(slots[unit].weight) : partialWeightGradients[buffer].baseAddress!,
+                dBias: nil, update: h == 0 ? .accumulate : .overwrite, workspace: half.workspace,
+                context: half.gemmContext)
+            guard let dX else { continue }
+            Conv2d.backwardData(
+                shape, weight: parameters.pointer(slots[unit].weight), dOutput: dY + share.offset(of: y, in: program),
+                dInput: dX + share.offset(of: x, in: program), update: updates[s].input, workspace: half.workspace,
+                context: half.gemmContext)
+        }
+        if halves.count > 1 { half.unadded = (unit, buffer) }
+        half.convolutionsDone += 1
+    }
+
+    /// Adds the pending second-half weight gradient, if any, to the arena (see `addPartialWeightGradient`).
+    private func addPendingWeightGradient(_ half: inout HalfPass) {
+        guard let (unit, buffer) = half.unadded else { return }
+        addPartialWeightGradient(unit: unit, buffer: buffer, halves: half.mine)
+        half.unadded = nil
     }
 
     /// Adds the second half's weight gradient of `unit` (in partial buffer `buffer`) to the gradient arena: all of
