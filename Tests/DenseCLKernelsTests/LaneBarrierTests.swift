@@ -54,7 +54,10 @@ final class LaneBarrierTests: XCTestCase {
     func testOversubscribedMeetingsAllEnd() {
         final class Pair: @unchecked Sendable {
             let barrier = LaneBarrier(spinLimit: .zero)
-            var result = 0.0
+            /// Each thread's arithmetic result, kept so that the work is not optimised away (one slot per thread).
+            let results = UnsafeMutablePointer<Double>.allocate(capacity: 2)
+            init() { results.initialize(repeating: 0, count: 2) }
+            deinit { results.deallocate() }
         }
         let pairs = (0..<3).map { _ in Pair() }, rounds = 40_000
         let done = DispatchSemaphore(value: 0)
@@ -67,7 +70,7 @@ final class LaneBarrierTests: XCTestCase {
                         for _ in 0..<((round &* 7919 &+ me &* 104_729) % 30_000) { x = x * 1.000_000_1 + 1 }
                         pair.barrier.arriveAndWait()
                     }
-                    pair.result += x
+                    pair.results[me] = x
                     done.signal()
                 }.start()
             }
