@@ -53,7 +53,9 @@ let package = Package(
         .target(name: "DenseCLModel", dependencies: ["DenseCLKernels", "DenseCLCore", "SafeTensors"], swiftSettings: fast),
         .target(name: "DenseCLConfig", dependencies: ["Yams"], swiftSettings: strict),
         .target(name: "DenseCLData", dependencies: ["DenseCLCore", "CTurboJPEG", "CPNG"], swiftSettings: fast),
-        .target(name: "DenseCLComm", dependencies: ["CZeroMQ", "DenseCLCore"], swiftSettings: strict),
+        // Atomics and futex waits on shared memory for the data plane between workers of one machine.
+        .target(name: "CDenseCLSharedMemory"),
+        .target(name: "DenseCLComm", dependencies: ["CZeroMQ", "CDenseCLSharedMemory", "DenseCLCore"], swiftSettings: strict),
         .target(name: "DenseCLCheckpoint", dependencies: ["SafeTensors"], swiftSettings: strict),
         // The coordinator's logic: membership, step plans, the authoritative queues, checkpoints. No kernels.
         .target(

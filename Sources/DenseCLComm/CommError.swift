@@ -21,6 +21,8 @@ public enum CommError: Error, Sendable, Equatable, CustomStringConvertible {
     case closed
     /// A ZeroMQ call failed; `errno` is ZeroMQ's error number.
     case zmq(call: String, errno: Int32, message: String)
+    /// A system call of the shared-memory transport failed; `errno` is the C library's error number.
+    case system(call: String, errno: Int32, message: String)
 
     public var description: String {
         switch self {
@@ -40,6 +42,8 @@ public enum CommError: Error, Sendable, Equatable, CustomStringConvertible {
             return "communication object already closed"
         case .zmq(let call, let errno, let message):
             return "\(call) failed: \(message) (zmq errno \(errno))"
+        case .system(let call, let errno, let message):
+            return "\(call) failed: \(message) (errno \(errno))"
         }
     }
 }

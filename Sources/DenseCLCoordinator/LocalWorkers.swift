@@ -14,9 +14,9 @@ public final class LocalWorkers: @unchecked Sendable {
         for i in 0..<count {
             let process = Process()
             process.executableURL = executable
-            // All on this machine and its file system: the data plane goes over Unix-domain sockets.
+            // All on this machine, in one PID namespace: the data plane goes through shared memory.
             process.arguments = [
-                "--coordinator", endpoint, "--name", "local-\(i)", "--threads", String(threads), "--data-plane", "ipc",
+                "--coordinator", endpoint, "--name", "local-\(i)", "--threads", String(threads), "--data-plane", "shm",
             ]
             let logURL = logDirectory.appendingPathComponent("worker-\(i).log")
             _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)

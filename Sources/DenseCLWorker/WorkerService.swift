@@ -106,7 +106,30 @@ public final class WorkerService {
         }
     }
 
+    /// Opens this generation's data plane (the ``dataPlane`` binding decides which transport) and trains over it.
     private func train(_ welcome: Welcome) throws(TrainingError) {
+        let (rank, world) = (welcome.rank, welcome.worldSize)
+        switch dataPlane {
+        case .sharedMemory:
+            let transport: SharedMemoryTransport
+            do {
+                transport = try SharedMemoryTransport(
+                    session: Session(runID: welcome.runID, generation: UInt32(welcome.generation)), rank: rank,
+                    worldSize: world)
+            } catch { throw .comm(error) }
+            try train(welcome, over: transport)
+        case .tcp, .ipc:
+            let transport: ZeroMQTransport
+            do {
+                transport = try ZeroMQTransport(
+                    context: context, rank: rank, worldSize: world, options: ZeroMQTransportOptions(binding: dataPlane))
+            } catch { throw .comm(error) }
+            try train(welcome, over: transport)
+        }
+    }
+
+    private func train<T: ConnectableTransport>(_ welcome: Welcome, over transport: T) throws(TrainingError) {
+        defer { transport.close() }
         let config: DenseCLConfig
         do { config = try DenseCLConfig.parse(yaml: welcome.configYAML) } catch { throw .config(error) }
         let (rank, world) = (welcome.rank, welcome.worldSize)
@@ -133,14 +156,11 @@ public final class WorkerService {
             throw .model(error)
         }
 
-        // Data plane: a ZeroMQ transport per rank, connected through the coordinator's address book, then handed
-        // to the communication thread of the gradient all-reduce (stopped before the transport is closed).
-        let transport: ZeroMQTransport
-        let reduction: GradientAllReduce<ZeroMQTransport>
+        // Data plane: the transport is connected through the coordinator's address book, then handed to the
+        // communication thread of the gradient all-reduce (stopped before the transport is closed).
+        let reduction: GradientAllReduce<T>
         let normPlans: (query: RingAllReducePlan, key: RingAllReducePlan)
         do {
-            transport = try ZeroMQTransport(
-                context: context, rank: rank, worldSize: world, options: ZeroMQTransportOptions(binding: dataPlane))
             let book = try Rendezvous.join(
                 on: channel, rank: rank, endpoint: transport.endpoint, generation: generation, timeout: timeout)
             try transport.connect(to: book)
@@ -154,7 +174,6 @@ public final class WorkerService {
             reduction = try GradientAllReduce(
                 collectives: collectives, gradients: step.gradients.buffer, bucketCapacity: Self.bucketCapacity)
         } catch { throw .comm(error) }
-        defer { transport.close() }
         defer { reduction.close() }
 
         let exchange = KeyExchange(step: step, rank: rank, world: world, shuffle: world * config.model.bnGroups > 1)

@@ -27,7 +27,8 @@ struct WorkerCommand: ParsableCommand {
         help: """
             Where this worker's data inbox (all-reduce, shuffle-BN) listens: auto (TCP on this machine's address \
             that routes to the coordinator; loopback when the coordinator is local), ipc (Unix-domain sockets, all \
-            workers on this machine), or an address of this machine that every other worker can reach.
+            workers on this machine), shm (shared memory, all workers on this machine: the fastest), or an address \
+            of this machine that every other worker can reach.
             """)
     var dataPlane = "auto"
     @Option(name: .customLong("coordinator-timeout"), help: "Seconds without the coordinator before giving up.")

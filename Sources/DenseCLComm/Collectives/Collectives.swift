@@ -37,6 +37,10 @@ public final class Collectives<T: Transport> {
             throw .invalidArgument(
                 "window \(options.window) must be between 1 and the transport's link capacity \(transport.linkCapacity)")
         }
+        guard options.partBytes <= transport.maxPayloadBytes else {
+            throw .invalidArgument(
+                "partBytes \(options.partBytes) exceeds the transport's largest message of \(transport.maxPayloadBytes) bytes")
+        }
         guard options.timeout > .zero else { throw .invalidArgument("timeout must be positive") }
         self.transport = transport
         self.session = session

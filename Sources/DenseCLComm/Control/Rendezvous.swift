@@ -112,7 +112,8 @@ public struct AddressBook: Sendable, Equatable {
     }
 
     static func isMachineLocal(_ endpoint: String) -> Bool {
-        endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://") || endpoint.hasPrefix("tcp://127.")
+        endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://") || endpoint.hasPrefix("shm:")
+            || endpoint.hasPrefix("tcp://127.")
             || endpoint.hasPrefix("tcp://localhost:") || endpoint.hasPrefix("tcp://[::1]:")
     }
 }

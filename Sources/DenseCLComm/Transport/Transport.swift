@@ -28,6 +28,8 @@ public protocol Transport: AnyObject, SendableMetatype {
     /// How many messages one link can hold before `send` has to wait. The collectives keep at most
     /// ``CollectiveOptions/window`` messages in flight per link, which must not exceed this.
     var linkCapacity: Int { get }
+    /// The largest payload one message can carry (``CollectiveOptions/partBytes`` must not exceed it).
+    var maxPayloadBytes: Int { get }
 
     /// A payload of `byteCount` bytes to fill and send.
     func makePayload(byteCount: Int) throws(CommError) -> Payload
@@ -50,4 +52,20 @@ public protocol Transport: AnyObject, SendableMetatype {
 
     /// The next message from `peer`, or `nil` if none arrived within `timeout`.
     func receive(from peer: Int, timeout: Duration) throws(CommError) -> (header: FrameHeader, payload: Payload)?
+}
+
+extension Transport {
+    /// No limit beyond memory (ZeroMQ and the in-process links take payloads of any size).
+    public var maxPayloadBytes: Int { Int.max }
+}
+
+/// A transport between processes whose ranks find each other through an address book: each publishes its
+/// ``endpoint`` (through ``Rendezvous``), then connects to everyone's. ZeroMQ and shared memory implement it.
+public protocol ConnectableTransport: Transport {
+    /// What the other ranks need to reach this one (`tcp://…`, `ipc://…` or `shm:…`).
+    var endpoint: String { get }
+    /// Connects to every other rank; `endpoints[r]` is rank `r`'s ``endpoint``.
+    func connect(to endpoints: [String]) throws(CommError)
+    /// Ends this rank's side of every link; bounded in time.
+    func close()
 }

@@ -16,12 +16,18 @@ public enum DataPlaneBinding: Sendable, Equatable, CustomStringConvertible {
     /// that share its file system (the workers `densecl-coordinator --local-workers` starts); the kernel copies the
     /// bytes without the TCP stack, which takes about a sixth less CPU per all-reduce than loopback TCP.
     case ipc
+    /// POSIX shared memory (``SharedMemoryTransport``, not ZeroMQ): for workers that all run on this machine, in
+    /// one PID namespace. One copy per hop and no I/O thread; about a third of the CPU of IPC per all-reduce
+    /// (docs/performance.md).
+    case sharedMemory
 
-    /// The endpoint to bind (ZeroMQ resolves the wildcard; the transport publishes the resolved one).
-    public var bindEndpoint: String {
+    /// The endpoint a ZeroMQ inbox binds (ZeroMQ resolves the wildcard; the transport publishes the resolved one);
+    /// `nil` for shared memory, which has no socket.
+    public var bindEndpoint: String? {
         switch self {
         case .tcp(let host): "tcp://\(host):*"
         case .ipc: "ipc://*"
+        case .sharedMemory: nil
         }
     }
 
@@ -29,6 +35,7 @@ public enum DataPlaneBinding: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .tcp(let host): "tcp on \(host)"
         case .ipc: "ipc"
+        case .sharedMemory: "shared memory"
         }
     }
 
@@ -40,13 +47,15 @@ public enum DataPlaneBinding: Sendable, Equatable, CustomStringConvertible {
         switch text {
         case "ipc":
             return .ipc
+        case "shm":
+            return .sharedMemory
         case "auto":
             if coordinator.hasPrefix("ipc://") || coordinator.hasPrefix("inproc://") { return .ipc }
             return .tcp(host: try localAddress(routingTo: coordinator))
         default:
             guard !text.isEmpty, !text.contains("://"), !text.contains(where: \.isWhitespace) else {
                 throw .invalidArgument(
-                    "--data-plane '\(text)': expected auto, ipc or a host address of this machine (e.g. 10.0.0.5)")
+                    "--data-plane '\(text)': expected auto, ipc, shm or a host address of this machine (e.g. 10.0.0.5)")
             }
             return .tcp(host: text)
         }

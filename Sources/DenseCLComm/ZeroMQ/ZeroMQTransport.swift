@@ -32,7 +32,7 @@ public struct ZeroMQTransportOptions: Sendable {
 /// endpoints, so stale connections never feed the new ring.
 ///
 /// Thread confinement: see ``Transport``.
-public final class ZeroMQTransport: Transport {
+public final class ZeroMQTransport: ConnectableTransport {
     public let rank: Int
     public let worldSize: Int
     public var linkCapacity: Int { options.highWaterMark }
@@ -56,13 +56,16 @@ public final class ZeroMQTransport: Transport {
             throw .invalidArgument("rank \(rank) outside a world of \(worldSize)")
         }
         guard options.highWaterMark >= 1 else { throw .invalidArgument("high-water mark must be at least 1") }
+        guard let bindEndpoint = options.binding.bindEndpoint else {
+            throw .invalidArgument("a ZeroMQ transport cannot bind \(options.binding); use SharedMemoryTransport")
+        }
         self.rank = rank
         self.worldSize = worldSize
         self.options = options
         self.context = context
         inbox = try ZMQSocket(context: context, type: ZMQ_PULL, role: "ring inbox", linger: options.linger)
         try inbox.set(ZMQ_RCVHWM, Int32(options.highWaterMark), "ZMQ_RCVHWM")
-        endpoint = try inbox.bind(options.binding.bindEndpoint)
+        endpoint = try inbox.bind(bindEndpoint)
         outboxes = Array(repeating: nil, count: worldSize)
         stash = Array(repeating: PeerFIFO(), count: worldSize)
         zmq_msg_init(headerMessage)

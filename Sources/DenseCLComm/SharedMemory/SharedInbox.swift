@@ -1,0 +1,191 @@
+import CDenseCLSharedMemory
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One rank's inbox in POSIX shared memory: a ring of message slots per source rank, which the sources write
+/// and this rank reads in place.
+///
+/// Layout (every offset a multiple of 64 bytes, so that the counters the two sides write sit on cache lines of
+/// their own):
+///
+///     0    header: magic, layout version, world size, owner rank, slots per link, slot payload bytes, owner pid
+///     64   mapped: how many other ranks have mapped the inbox (the owner removes the name when all have)
+///     68   closed: set by the owner when it closes its transport
+///     128  link of source 0, then of source 1, ... (`linkStride` bytes each; the owner's own link is unused)
+///
+/// A link: `written` (messages the source has published, at +0), `released` (slots the owner has given back,
+/// at +64), then `slotCount` slots of `slotStride` bytes: the 64-byte ``FrameHeader`` followed by up to
+/// `slotBytes` payload bytes. Both counters only grow (modulo 2³²); message `m` lives in slot `m % slotCount`.
+/// The source writes a slot only while `written - released < slotCount`, and publishes it by storing
+/// `written + 1` with release ordering; the owner reads it after loading `written` with acquire ordering,
+/// and gives it back the same way through `released`. Waits on either counter are futex waits on the shared
+/// word, woken by the other side after each store.
+final class SharedInbox {
+    static let magic: UInt64 = 0x3130_4D48_534C_4344  // "DCLSHM01" little-endian
+    static let layoutVersion: UInt32 = 1
+    static let headerBytes = 128
+    static let linkHeaderBytes = 128
+
+    let name: String
+    let worldSize: Int
+    let owner: Int
+    let slotCount: Int
+    let slotBytes: Int
+    let slotStride: Int
+    let linkStride: Int
+    let base: UnsafeMutableRawPointer
+    let byteCount: Int
+    /// The process that created the inbox (to tell a dead peer from a slow one).
+    let ownerPID: pid_t
+
+    private var unlinked: Bool
+
+    static func byteCount(worldSize: Int, slotCount: Int, slotBytes: Int) -> Int {
+        headerBytes + worldSize * (linkHeaderBytes + slotCount * slotStride(slotBytes: slotBytes))
+    }
+
+    static func slotStride(slotBytes: Int) -> Int { FrameHeader.byteCount + (slotBytes + 63) / 64 * 64 }
+
+    /// Creates and maps a new inbox named `name` (a POSIX shared-memory name, `/` then no other slash).
+    init(creating name: String, worldSize: Int, owner: Int, slotCount: Int, slotBytes: Int) throws(CommError) {
+        let size = Self.byteCount(worldSize: worldSize, slotCount: slotCount, slotBytes: slotBytes)
+        let fd = densecl_shm_open(name, 1)
+        guard fd >= 0 else { throw Self.failure("shm_open(\(name), create)") }
+        defer { close(fd) }
+        guard ftruncate(fd, off_t(size)) == 0 else {
+            let error = Self.failure("ftruncate(\(name), \(size) bytes)")
+            _ = densecl_shm_unlink(name)
+            throw error
+        }
+        let mapped: UnsafeMutableRawPointer
+        do throws(CommError) { mapped = try Self.map(fd: fd, size: size, name: name) } catch {
+            _ = densecl_shm_unlink(name)
+            throw error
+        }
+        self.name = name
+        self.worldSize = worldSize
+        self.owner = owner
+        self.slotCount = slotCount
+        self.slotBytes = slotBytes
+        slotStride = Self.slotStride(slotBytes: slotBytes)
+        linkStride = Self.linkHeaderBytes + slotCount * slotStride
+        base = mapped
+        byteCount = size
+        ownerPID = getpid()
+        unlinked = false
+        // A fresh object reads as zeros: the counters, `mapped` and `closed` start at 0.
+        base.storeBytes(of: Self.magic.littleEndian, toByteOffset: 0, as: UInt64.self)
+        base.storeBytes(of: Self.layoutVersion.littleEndian, toByteOffset: 8, as: UInt32.self)
+        base.storeBytes(of: UInt32(worldSize).littleEndian, toByteOffset: 12, as: UInt32.self)
+        base.storeBytes(of: UInt32(owner).littleEndian, toByteOffset: 16, as: UInt32.self)
+        base.storeBytes(of: UInt32(slotCount).littleEndian, toByteOffset: 20, as: UInt32.self)
+        base.storeBytes(of: UInt64(slotBytes).littleEndian, toByteOffset: 24, as: UInt64.self)
+        base.storeBytes(of: Int32(ownerPID).littleEndian, toByteOffset: 32, as: Int32.self)
+    }
+
+    /// Maps the inbox another rank created and checks that it is the one expected.
+    init(opening name: String, worldSize: Int, owner: Int, slotCount: Int, slotBytes: Int) throws(CommError) {
+        let fd = densecl_shm_open(name, 0)
+        guard fd >= 0 else {
+            let code = errno
+            if code == ENOENT {
+                throw .invalidArgument(
+                    "rank \(owner)'s shared-memory inbox \(name) does not exist on this machine: the shared-memory "
+                        + "data plane needs every worker on one machine (use --data-plane ipc or a TCP address otherwise)")
+            }
+            throw .system(call: "shm_open(\(name))", errno: code, message: String(cString: strerror(code)))
+        }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw Self.failure("fstat(\(name))") }
+        let size = Self.byteCount(worldSize: worldSize, slotCount: slotCount, slotBytes: slotBytes)
+        guard Int(status.st_size) == size else {
+            throw .protocolMismatch(
+                peer: owner,
+                detail: "shared-memory inbox \(name) has \(status.st_size) bytes, expected \(size) for \(worldSize) "
+                    + "ranks x \(slotCount) slots of \(slotBytes) bytes (ranks must use the same transport options)")
+        }
+        let mapped = try Self.map(fd: fd, size: size, name: name)
+        self.name = name
+        self.worldSize = worldSize
+        self.owner = owner
+        self.slotCount = slotCount
+        self.slotBytes = slotBytes
+        slotStride = Self.slotStride(slotBytes: slotBytes)
+        linkStride = Self.linkHeaderBytes + slotCount * slotStride
+        base = mapped
+        byteCount = size
+        ownerPID = pid_t(Int32(littleEndian: mapped.load(fromByteOffset: 32, as: Int32.self)))
+        unlinked = true  // only the owner removes the name
+        let header = (
+            UInt64(littleEndian: mapped.load(fromByteOffset: 0, as: UInt64.self)),
+            UInt32(littleEndian: mapped.load(fromByteOffset: 8, as: UInt32.self)),
+            Int(UInt32(littleEndian: mapped.load(fromByteOffset: 12, as: UInt32.self))),
+            Int(UInt32(littleEndian: mapped.load(fromByteOffset: 16, as: UInt32.self))),
+            Int(UInt32(littleEndian: mapped.load(fromByteOffset: 20, as: UInt32.self))),
+            Int(UInt64(littleEndian: mapped.load(fromByteOffset: 24, as: UInt64.self))))
+        guard header == (Self.magic, Self.layoutVersion, worldSize, owner, slotCount, slotBytes) else {
+            throw .protocolMismatch(
+                peer: owner,
+                detail: "shared-memory inbox \(name) is not rank \(owner)'s inbox of this layout (magic \(header.0), "
+                    + "version \(header.1), world \(header.2), owner \(header.3), \(header.4) slots of \(header.5) bytes)")
+        }
+        _ = densecl_fetch_add(word(at: 64), 1)
+    }
+
+    deinit {
+        removeName()
+        munmap(base, byteCount)
+    }
+
+    /// Removes the name once every other rank has mapped the inbox (owner only; the memory lives on until the
+    /// last mapping goes, and a crashed run leaves no name behind from then on).
+    func removeNameIfAllMapped() {
+        guard !unlinked, densecl_load_acquire(word(at: 64)) >= UInt32(worldSize - 1) else { return }
+        removeName()
+    }
+
+    /// Removes the name now (owner only; idempotent).
+    func removeName() {
+        guard !unlinked else { return }
+        unlinked = true
+        _ = densecl_shm_unlink(name)
+    }
+
+    /// Whether the owner has closed its transport.
+    var isClosed: Bool { densecl_load_acquire(word(at: 68)) != 0 }
+
+    func markClosed() { densecl_store_release(word(at: 68), 1) }
+
+    /// The shared 32-bit word at `offset`.
+    func word(at offset: Int) -> UnsafeMutablePointer<UInt32> {
+        (base + offset).assumingMemoryBound(to: UInt32.self)
+    }
+
+    /// Start of the link that `source` writes.
+    func link(from source: Int) -> UnsafeMutableRawPointer {
+        base + Self.headerBytes + source * linkStride
+    }
+
+    /// Start of slot `index` (header, then payload) of the link that `source` writes.
+    func slot(_ index: Int, from source: Int) -> UnsafeMutableRawPointer {
+        link(from: source) + Self.linkHeaderBytes + index * slotStride
+    }
+
+    private static func map(fd: Int32, size: Int, name: String) throws(CommError) -> UnsafeMutableRawPointer {
+        guard let mapped = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), mapped != MAP_FAILED else {
+            throw failure("mmap(\(name), \(size) bytes)")
+        }
+        return mapped
+    }
+
+    private static func failure(_ call: String) -> CommError {
+        let code = errno
+        return .system(call: call, errno: code, message: String(cString: strerror(code)))
+    }
+}
