@@ -27,6 +27,20 @@ enum Cluster {
         for transport in transports { try transport.connect(to: endpoints) }
         return transports
     }
+
+    /// Shared-memory transports of one session (threads of this process map each other's inboxes exactly as
+    /// processes do), connected all to all.
+    static func sharedMemory(
+        _ worldSize: Int, options: SharedMemoryTransportOptions = .init(slotCount: 8),
+        session: Session = Session(runID: UInt64.random(in: 1...UInt64(UInt32.max)), generation: 1)
+    ) throws -> [SharedMemoryTransport] {
+        let transports = try (0..<worldSize).map {
+            try SharedMemoryTransport(session: session, rank: $0, worldSize: worldSize, options: options)
+        }
+        let endpoints = transports.map(\.endpoint)
+        for transport in transports { try transport.connect(to: endpoints) }
+        return transports
+    }
 }
 
 /// Runs `body` on one thread per rank, each with its own communicator over `transports[rank]`.

@@ -14,6 +14,10 @@ final class FailureTests: XCTestCase {
         checkSilentNeighbour(try Cluster.zeroMQ(3))
     }
 
+    func testSilentNeighbourBecomesTimeoutOverSharedMemory() throws {
+        checkSilentNeighbour(try Cluster.sharedMemory(3))
+    }
+
     private func checkSilentNeighbour<T: Transport>(_ transports: [T]) {
         let timeout = Duration.milliseconds(200)
         let start = ContinuousClock.now

@@ -3,7 +3,7 @@ import Foundation
 import XCTest
 
 /// All-gather, all-to-all, broadcast and barrier with threads as ranks, over the in-process transport and
-/// over ZeroMQ on loopback.
+/// over ZeroMQ on loopback and over shared memory.
 final class SmallCollectivesTests: XCTestCase {
     static let worldSizes = [1, 2, 3, 5, 8]
     /// 4-byte parts make every block of more than one float a multi-part stream.
@@ -26,6 +26,12 @@ final class SmallCollectivesTests: XCTestCase {
     func testZeroMQThreads() throws {
         for n in Self.worldSizes {
             for partBytes in Self.partSizes { check(try Cluster.zeroMQ(n), partBytes: partBytes) }
+        }
+    }
+
+    func testSharedMemoryThreads() throws {
+        for n in Self.worldSizes {
+            for partBytes in Self.partSizes { check(try Cluster.sharedMemory(n), partBytes: partBytes) }
         }
     }
 

@@ -16,20 +16,21 @@ import Darwin
 ///     0    header: magic, layout version, world size, owner rank, slots per link, slot payload bytes, owner pid
 ///     64   mapped: how many other ranks have mapped the inbox (the owner removes the name when all have)
 ///     68   closed: set by the owner when it closes its transport
-///     128  link of source 0, then of source 1, ... (`linkStride` bytes each; the owner's own link is unused)
+///     128  the links of the other ranks in rank order (`linkStride` bytes each)
 ///
-/// A link: `written` (messages the source has published, at +0), `released` (slots the owner has given back,
-/// at +64), then `slotCount` slots of `slotStride` bytes: the 64-byte ``FrameHeader`` followed by up to
-/// `slotBytes` payload bytes. Both counters only grow (modulo 2³²); message `m` lives in slot `m % slotCount`.
-/// The source writes a slot only while `written - released < slotCount`, and publishes it by storing
-/// `written + 1` with release ordering; the owner reads it after loading `written` with acquire ordering,
-/// and gives it back the same way through `released`. Waits on either counter are futex waits on the shared
-/// word, woken by the other side after each store.
+/// A link: `written` (messages the source has published, at +0), `freed` (slots the owner has given back, at
+/// +64), a state word per slot (1 while it holds a message not yet given back), the order ring (`order[m %
+/// slotCount]` is the slot of message m), then `slotCount` slots of `slotStride` bytes: the 64-byte
+/// ``FrameHeader`` followed by up to `slotBytes` payload bytes. Both counters only grow (modulo 2³²). The
+/// source writes only while `taken - freed < slotCount`, into a slot whose state is 0, and publishes it by
+/// storing `written + 1` with release ordering; the owner reads messages in order after loading `written`
+/// with acquire ordering, and gives each slot back, in any order, by clearing its state and incrementing
+/// `freed`. Waits on either counter are futex waits on the shared word, woken by the other side after each
+/// change.
 final class SharedInbox {
     static let magic: UInt64 = 0x3130_4D48_534C_4344  // "DCLSHM01" little-endian
     static let layoutVersion: UInt32 = 1
     static let headerBytes = 128
-    static let linkHeaderBytes = 128
 
     let name: String
     let worldSize: Int
@@ -46,10 +47,14 @@ final class SharedInbox {
     private var unlinked: Bool
 
     static func byteCount(worldSize: Int, slotCount: Int, slotBytes: Int) -> Int {
-        headerBytes + worldSize * (linkHeaderBytes + slotCount * slotStride(slotBytes: slotBytes))
+        headerBytes + (worldSize - 1) * linkStride(slotCount: slotCount, slotBytes: slotBytes)
     }
 
     static func slotStride(slotBytes: Int) -> Int { FrameHeader.byteCount + (slotBytes + 63) / 64 * 64 }
+
+    static func linkStride(slotCount: Int, slotBytes: Int) -> Int {
+        LinkWords.byteCount(slotCount: slotCount) + slotCount * slotStride(slotBytes: slotBytes)
+    }
 
     /// Creates and maps a new inbox named `name` (a POSIX shared-memory name, `/` then no other slash).
     init(creating name: String, worldSize: Int, owner: Int, slotCount: Int, slotBytes: Int) throws(CommError) {
@@ -62,6 +67,23 @@ final class SharedInbox {
             _ = densecl_shm_unlink(name)
             throw error
         }
+        // Reserve every page now: a full tmpfs then fails here, with a message, instead of killing the process
+        // with SIGBUS at the first write to a page it cannot back.
+        #if os(Linux)
+        let reserved = posix_fallocate(fd, 0, off_t(size))
+        #else
+        let reserved: Int32 = 0
+        #endif
+        guard reserved == 0 else {
+            _ = densecl_shm_unlink(name)
+            if reserved == ENOSPC {
+                throw .system(
+                    call: "posix_fallocate(\(name), \(size) bytes)", errno: reserved,
+                    message: "the shared-memory file system (/dev/shm) has no room for \(size >> 20) MiB: enlarge it "
+                        + "(containers: --shm-size) or use --data-plane ipc")
+            }
+            throw .system(call: "posix_fallocate(\(name))", errno: reserved, message: String(cString: strerror(reserved)))
+        }
         let mapped: UnsafeMutableRawPointer
         do throws(CommError) { mapped = try Self.map(fd: fd, size: size, name: name) } catch {
             _ = densecl_shm_unlink(name)
@@ -73,7 +95,7 @@ final class SharedInbox {
         self.slotCount = slotCount
         self.slotBytes = slotBytes
         slotStride = Self.slotStride(slotBytes: slotBytes)
-        linkStride = Self.linkHeaderBytes + slotCount * slotStride
+        linkStride = Self.linkStride(slotCount: slotCount, slotBytes: slotBytes)
         base = mapped
         byteCount = size
         ownerPID = getpid()
@@ -117,7 +139,7 @@ final class SharedInbox {
         self.slotCount = slotCount
         self.slotBytes = slotBytes
         slotStride = Self.slotStride(slotBytes: slotBytes)
-        linkStride = Self.linkHeaderBytes + slotCount * slotStride
+        linkStride = Self.linkStride(slotCount: slotCount, slotBytes: slotBytes)
         base = mapped
         byteCount = size
         ownerPID = pid_t(Int32(littleEndian: mapped.load(fromByteOffset: 32, as: Int32.self)))
@@ -167,14 +189,15 @@ final class SharedInbox {
         (base + offset).assumingMemoryBound(to: UInt32.self)
     }
 
-    /// Start of the link that `source` writes.
+    /// Start of the link that `source` (not the owner) writes.
     func link(from source: Int) -> UnsafeMutableRawPointer {
-        base + Self.headerBytes + source * linkStride
+        precondition(source != owner && (0..<worldSize).contains(source), "no link from rank \(source) in rank \(owner)'s inbox")
+        return base + Self.headerBytes + (source < owner ? source : source - 1) * linkStride
     }
 
     /// Start of slot `index` (header, then payload) of the link that `source` writes.
     func slot(_ index: Int, from source: Int) -> UnsafeMutableRawPointer {
-        link(from: source) + Self.linkHeaderBytes + index * slotStride
+        link(from: source) + LinkWords.byteCount(slotCount: slotCount) + index * slotStride
     }
 
     private static func map(fd: Int32, size: Int, name: String) throws(CommError) -> UnsafeMutableRawPointer {

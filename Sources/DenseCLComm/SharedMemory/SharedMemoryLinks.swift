@@ -12,24 +12,25 @@ import Darwin
 public final class SharedMemoryPayload: TransportPayload {
     public let bytes: UnsafeMutableRawBufferPointer
     private let reader: InboxReader?
-    private let sequence: UInt32
+    private let slot: Int
 
     /// A heap payload of `byteCount` bytes.
     init(byteCount: Int) {
         bytes = .allocate(payload: byteCount)
         reader = nil
-        sequence = 0
+        slot = 0
     }
 
-    /// Message `sequence` of `reader`'s link, in its slot.
-    init(slot bytes: UnsafeMutableRawBufferPointer, reader: InboxReader, sequence: UInt32) {
+    /// The message in `slot` of `reader`'s link, read in place.
+    init(slot: Int, bytes: UnsafeMutableRawBufferPointer, reader: InboxReader) {
         self.bytes = bytes
         self.reader = reader
-        self.sequence = sequence
+        self.slot = slot
+        reader.keepInPlace()
     }
 
     deinit {
-        if let reader { reader.release(sequence) } else { bytes.deallocate() }
+        if let reader { reader.release(slot, inPlace: true) } else { bytes.deallocate() }
     }
 }
 
@@ -41,98 +42,116 @@ extension UnsafeMutableRawBufferPointer {
     }
 }
 
+/// The words at the start of one link (see ``SharedInbox``): the source's publish counter, the owner's free
+/// counter, a state word per slot (1 while the slot holds a message the owner has not given back) and the
+/// order ring (`order[m % slotCount]` is the slot of message m).
+struct LinkWords {
+    let written: UnsafeMutablePointer<UInt32>
+    let freed: UnsafeMutablePointer<UInt32>
+    let state: UnsafeMutablePointer<UInt32>
+    let order: UnsafeMutablePointer<UInt32>
+
+    init(inbox: SharedInbox, source: Int) {
+        let link = inbox.link(from: source)
+        written = link.assumingMemoryBound(to: UInt32.self)
+        freed = (link + 64).assumingMemoryBound(to: UInt32.self)
+        state = (link + 128).assumingMemoryBound(to: UInt32.self)
+        order = (link + 128 + 4 * inbox.slotCount).assumingMemoryBound(to: UInt32.self)
+    }
+
+    /// Bytes of these words, rounded up to whole cache lines.
+    static func byteCount(slotCount: Int) -> Int { 128 + (8 * slotCount + 63) / 64 * 64 }
+}
+
 /// The reading side of one link: messages from `source` in this rank's inbox.
 ///
-/// Slots may be given back out of order (a payload can outlive later ones); `released` advances over the
-/// contiguous run of given-back slots only, so the source never overwrites a slot still being read.
+/// Messages are read in the order they were published, but their slots may be given back in any order: a
+/// slot is free again as soon as its payload is released, whatever older payloads are still held.
 final class InboxReader {
     let inbox: SharedInbox
     let source: Int
-    private let written: UnsafeMutablePointer<UInt32>
-    private let releasedWord: UnsafeMutablePointer<UInt32>
+    let words: LinkWords
     /// Messages taken from the link.
     private(set) var received: UInt32 = 0
-    /// Slots given back (published in `releasedWord`).
-    private(set) var released: UInt32 = 0
-    /// `done[m % slotCount]`: message m's payload has been released but an earlier one has not.
-    private var done: [Bool]
+    /// Payloads read in place and not yet released.
+    private(set) var heldInPlace = 0
 
     init(inbox: SharedInbox, source: Int) {
         self.inbox = inbox
         self.source = source
-        written = inbox.word(at: inbox.link(from: source) - inbox.base)
-        releasedWord = inbox.word(at: inbox.link(from: source) - inbox.base + 64)
-        done = Array(repeating: false, count: inbox.slotCount)
+        words = LinkWords(inbox: inbox, source: source)
     }
-
-    /// Slots received and not yet given back.
-    var held: Int { Int(received &- released) }
 
     /// Whether a message is waiting, and the `written` value that says so (for a futex wait on it).
     func poll() -> (ready: Bool, written: UInt32) {
-        let value = densecl_load_acquire(written)
+        let value = densecl_load_acquire(words.written)
         return (value != received, value)
     }
 
-    var writtenWord: UnsafeMutablePointer<UInt32> { written }
-
     /// Takes the next message; `poll()` must have said one is ready.
-    func take() -> (header: UnsafeRawBufferPointer, payload: UnsafeMutableRawPointer, sequence: UInt32) {
-        let sequence = received
+    func take() -> (header: UnsafeRawBufferPointer, payload: UnsafeMutableRawPointer, slot: Int) {
+        let slot = Int(words.order[Int(received % UInt32(inbox.slotCount))])
         received &+= 1
-        let slot = inbox.slot(Int(sequence % UInt32(inbox.slotCount)), from: source)
-        return (UnsafeRawBufferPointer(start: slot, count: FrameHeader.byteCount), slot + FrameHeader.byteCount, sequence)
+        let start = inbox.slot(slot, from: source)
+        return (UnsafeRawBufferPointer(start: start, count: FrameHeader.byteCount), start + FrameHeader.byteCount, slot)
     }
 
-    /// Gives message `sequence`'s slot back (with every earlier one already given back).
-    func release(_ sequence: UInt32) {
-        let count = UInt32(inbox.slotCount)
-        done[Int(sequence % count)] = true
-        var advanced = false
-        while released != received, done[Int(released % count)] {
-            done[Int(released % count)] = false
-            released &+= 1
-            advanced = true
-        }
-        if advanced {
-            densecl_store_release(releasedWord, released)
-            densecl_futex_wake_all(releasedWord)
-        }
+    /// Counts a payload that will be read in place (given back through ``release(_:inPlace:)``).
+    func keepInPlace() { heldInPlace += 1 }
+
+    /// Gives `slot` back to the source.
+    func release(_ slot: Int, inPlace: Bool) {
+        if inPlace { heldInPlace -= 1 }
+        densecl_store_release(words.state + slot, 0)
+        _ = densecl_fetch_add(words.freed, 1)
+        densecl_futex_wake_all(words.freed)
     }
 }
 
-/// The writing side of one link: this rank's ring of slots in `peer`'s inbox.
+/// The writing side of one link: this rank's slots in `peer`'s inbox.
 final class OutboxWriter {
     let inbox: SharedInbox
+    let words: LinkWords
     let source: Int
-    private let writtenWord: UnsafeMutablePointer<UInt32>
-    let releasedWord: UnsafeMutablePointer<UInt32>
     private var written: UInt32
+    /// Slots taken so far (the owner's `freed` counts those given back).
+    private var taken: UInt32
+    /// Where the search for a free slot starts.
+    private var hint = 0
 
     init(peerInbox inbox: SharedInbox, source: Int) {
         self.inbox = inbox
         self.source = source
-        writtenWord = inbox.word(at: inbox.link(from: source) - inbox.base)
-        releasedWord = inbox.word(at: inbox.link(from: source) - inbox.base + 64)
-        written = densecl_load_acquire(writtenWord)
+        words = LinkWords(inbox: inbox, source: source)
+        written = densecl_load_acquire(words.written)
+        taken = written
     }
 
-    /// Whether a slot is free, and the `released` value that says so (for a futex wait on it).
-    func poll() -> (ready: Bool, released: UInt32) {
-        let value = densecl_load_acquire(releasedWord)
-        return (written &- value < UInt32(inbox.slotCount), value)
+    /// Whether a slot is free, and the `freed` value that says so (for a futex wait on it).
+    func poll() -> (ready: Bool, freed: UInt32) {
+        let value = densecl_load_acquire(words.freed)
+        return (taken &- value < UInt32(inbox.slotCount), value)
     }
 
-    /// Copies `header` and `payload` into the next slot and publishes it; `poll()` must have said one is free.
+    /// Copies `header` and `payload` into a free slot and publishes it; `poll()` must have said one is free.
     func publish(_ header: FrameHeader, payload: UnsafeRawBufferPointer) {
-        let slot = inbox.slot(Int(written % UInt32(inbox.slotCount)), from: source)
-        header.encode(into: UnsafeMutableRawBufferPointer(start: slot, count: FrameHeader.byteCount))
+        let count = inbox.slotCount
+        var slot = hint
+        // `freed` was loaded with acquire ordering after the owner cleared the slot's state, so the free slot
+        // the count promises is visible here.
+        while densecl_load_acquire(words.state + slot) != 0 { slot = (slot + 1) % count }
+        hint = (slot + 1) % count
+        taken &+= 1
+        words.state[slot] = 1
+        let start = inbox.slot(slot, from: source)
+        header.encode(into: UnsafeMutableRawBufferPointer(start: start, count: FrameHeader.byteCount))
         if let from = payload.baseAddress, !payload.isEmpty {
-            (slot + FrameHeader.byteCount).copyMemory(from: from, byteCount: payload.count)
+            (start + FrameHeader.byteCount).copyMemory(from: from, byteCount: payload.count)
         }
+        words.order[Int(written % UInt32(count))] = UInt32(slot)
         written &+= 1
-        densecl_store_release(writtenWord, written)
-        densecl_futex_wake_all(writtenWord)
+        densecl_store_release(words.written, written)
+        densecl_futex_wake_all(words.written)
     }
 }
 

@@ -12,11 +12,14 @@ public struct SharedMemoryTransportOptions: Sendable, Equatable {
     /// Slots per link. Half of them are the link capacity the collectives see; the other half is room for
     /// received payloads that are still being read in place (beyond that, a receive copies the message out so
     /// that the sender always finds the capacity it was promised).
-    public var slotCount: Int = 16
-    /// Largest payload of one message: at least the collectives' ``CollectiveOptions/partBytes``.
+    /// The default, 8, gives the collectives' default window of 4.
+    public var slotCount: Int = 8
+    /// Largest payload of one message: at least the collectives' ``CollectiveOptions/partBytes``. An inbox
+    /// takes `(worldSize - 1) · slotCount · slotBytes` of shared memory, reserved when it is created (8 MiB per
+    /// peer with the defaults).
     public var slotBytes: Int = 1 << 20
 
-    public init(slotCount: Int = 16, slotBytes: Int = 1 << 20) {
+    public init(slotCount: Int = 8, slotBytes: Int = 1 << 20) {
         self.slotCount = slotCount
         self.slotBytes = slotBytes
     }
@@ -129,7 +132,7 @@ public final class SharedMemoryTransport: ConnectableTransport {
                 "message of \(bytes.count) bytes for rank \(peer) exceeds the \(options.slotBytes)-byte shared-memory slot")
         }
         inbox.removeNameIfAllMapped()
-        let free = try waitOnSharedWord(writer.releasedWord, peer: peer, peerInbox: peerInbox, timeout: timeout) {
+        let free = try waitOnSharedWord(writer.words.freed, peer: peer, peerInbox: peerInbox, timeout: timeout) {
             writer.poll()
         }
         guard free else { return false }
@@ -153,31 +156,32 @@ public final class SharedMemoryTransport: ConnectableTransport {
         }
         if closed { throw .closed }
         inbox.removeNameIfAllMapped()
-        let arrived = try waitOnSharedWord(reader.writtenWord, peer: peer, peerInbox: peerInbox, timeout: timeout) {
+        let arrived = try waitOnSharedWord(reader.words.written, peer: peer, peerInbox: peerInbox, timeout: timeout) {
             reader.poll()
         }
         guard arrived else { return nil }
-        let (headerBytes, payloadStart, sequence) = reader.take()
+        let (headerBytes, payloadStart, slot) = reader.take()
         let header: FrameHeader
         do throws(CommError) { header = try FrameHeader.decode(headerBytes) } catch {
-            reader.release(sequence)
+            reader.release(slot, inPlace: false)
             throw error
         }
         guard Int(header.source) == peer, header.frames == 1, header.payloadBytes <= UInt64(options.slotBytes) else {
-            reader.release(sequence)
+            reader.release(slot, inPlace: false)
             throw .protocolMismatch(
                 peer: peer,
                 detail: "slot holds a message from rank \(header.source) with \(header.frames) frame(s) of "
                     + "\(header.payloadBytes) bytes")
         }
-        let slot = UnsafeMutableRawBufferPointer(start: payloadStart, count: Int(header.payloadBytes))
-        // Read in place while the sender still has its promised capacity; otherwise copy out and give the slot back.
-        if reader.held <= options.slotCount - linkCapacity {
-            return (header, SharedMemoryPayload(slot: slot, reader: reader, sequence: sequence))
+        let bytes = UnsafeMutableRawBufferPointer(start: payloadStart, count: Int(header.payloadBytes))
+        // Read in place while that leaves the sender its promised capacity; otherwise copy out and give the slot
+        // back at once.
+        if reader.heldInPlace < options.slotCount - linkCapacity {
+            return (header, SharedMemoryPayload(slot: slot, bytes: bytes, reader: reader))
         }
-        let copy = SharedMemoryPayload(byteCount: slot.count)
-        if let from = slot.baseAddress, !slot.isEmpty { copy.bytes.baseAddress!.copyMemory(from: from, byteCount: slot.count) }
-        reader.release(sequence)
+        let copy = SharedMemoryPayload(byteCount: bytes.count)
+        if let from = bytes.baseAddress, !bytes.isEmpty { copy.bytes.baseAddress!.copyMemory(from: from, byteCount: bytes.count) }
+        reader.release(slot, inPlace: false)
         return (header, copy)
     }
 
