@@ -3,26 +3,29 @@ import DenseCLComm
 import Foundation
 
 /// `densecl bench allreduce`: ring all-reduce bandwidth of N local rank processes over ZeroMQ/TCP on
-/// 127.0.0.1 (or Unix-domain sockets with `--ipc`, as `--local-workers` runs use), printed next to the raw
-/// throughput of one link measured in the same run.
+/// 127.0.0.1 (or Unix-domain sockets with `--ipc`, or POSIX shared memory with `--shm`, as `--local-workers`
+/// runs use), printed next to the raw throughput of one link measured in the same run.
 ///
 /// Bus bandwidth follows nccl-tests: `busbw = 2(n-1)/n · bytes / time`, the rate at which each rank's
 /// link carries data; a perfect ring reaches the single-link rate.
 struct BenchAllReduce: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "allreduce",
-        abstract: "Ring all-reduce over ZeroMQ between local processes: bus bandwidth vs one raw link.")
+        abstract: "Ring all-reduce between local processes: bus bandwidth vs one raw link.")
 
     @Option(help: "Rank processes to spawn.") var workers: Int = 4
     @Option(help: "Megabytes (10^6 bytes) of float32 to all-reduce.") var mb: Double = 100
     @Option(help: "Timed all-reduces (the median is reported).") var iterations: Int = 5
     @Option(help: "Message part size in KiB.") var partKB: Int = 1024
     @Option(help: "Messages in flight per link.") var window: Int = 4
-    @Flag(help: "Data plane over Unix-domain sockets (ipc://), as the workers of --local-workers use, instead of TCP on 127.0.0.1.")
+    @Flag(help: "Data plane over Unix-domain sockets (ipc://) instead of TCP on 127.0.0.1.")
     var ipc = false
+    @Flag(help: "Data plane through POSIX shared memory, as the workers of --local-workers use.")
+    var shm = false
 
     func validate() throws {
         guard workers >= 2 else { throw ValidationError("--workers must be at least 2") }
+        guard !(ipc && shm) else { throw ValidationError("--ipc and --shm exclude each other") }
         guard mb > 0, iterations >= 1, partKB >= 1, window >= 1 else {
             throw ValidationError("--mb, --iterations, --part-kb and --window must be positive")
         }
@@ -42,7 +45,7 @@ struct BenchAllReduce: ParsableCommand {
                 "comm-rank", "--coordinator", control.endpoint, "--rank", "\(rank)", "--world", "\(workers)",
                 "--run-id", "\(runID)", "--scenario", "bench", "--mb", "\(mb)", "--iterations", "\(iterations)",
                 "--part-bytes", "\(partKB * 1024)", "--window", "\(window)", "--timeout-ms", "60000",
-            ] + (ipc ? ["--ipc"] : [])
+            ] + (ipc ? ["--ipc"] : []) + (shm ? ["--shm"] : [])
             let output = Pipe()
             process.standardOutput = output
             try process.run()

@@ -17,6 +17,11 @@ struct CommRank: ParsableCommand {
         case silent
         /// Link probe and timed all-reduces (`densecl bench allreduce`).
         case bench
+        /// Join the ring, take part in two barriers, then exit at once without closing anything (a crash, for
+        /// the shared-memory transport's dead-peer detection).
+        case vanish
+        /// Three barriers: the partner of `vanish`, whose third barrier finds the vanished rank gone.
+        case survive
     }
 
     @Option(help: "The spawner's control endpoint.") var coordinator: String
@@ -30,6 +35,7 @@ struct CommRank: ParsableCommand {
     @Option var window: Int = 4
     @Option(help: "Bound on every wait, in milliseconds.") var timeoutMs: Int = 30_000
     @Flag(help: "Data inbox on a Unix-domain socket (ipc://) instead of TCP on 127.0.0.1.") var ipc = false
+    @Flag(help: "Data plane through POSIX shared memory instead of ZeroMQ.") var shm = false
 
     func run() throws {
         do {
@@ -48,9 +54,23 @@ struct CommRank: ParsableCommand {
             context: context, connect: coordinator, identity: PeerID("rank-\(rank)"),
             options: ControlOptions(runID: runID))
         defer { control.close() }
-        let transport = try ZeroMQTransport(
-            context: context, rank: rank, worldSize: world,
-            options: ZeroMQTransportOptions(highWaterMark: max(8, window), binding: ipc ? .ipc : .tcp(host: "127.0.0.1")))
+        if shm {
+            try run(
+                over: SharedMemoryTransport(
+                    session: Session(runID: runID, generation: 1), rank: rank, worldSize: world,
+                    options: SharedMemoryTransportOptions(slotCount: max(8, 2 * window), slotBytes: max(1 << 20, partBytes))),
+                control: control)
+        } else {
+            try run(
+                over: ZeroMQTransport(
+                    context: context, rank: rank, worldSize: world,
+                    options: ZeroMQTransportOptions(
+                        highWaterMark: max(8, window), binding: ipc ? .ipc : .tcp(host: "127.0.0.1"))),
+                control: control)
+        }
+    }
+
+    private func run<T: ConnectableTransport>(over transport: T, control: ControlChannel) throws {
         defer { transport.close() }
         let endpoints = try Rendezvous.join(
             on: control, rank: rank, endpoint: transport.endpoint, generation: 1, timeout: .seconds(60))
@@ -61,12 +81,18 @@ struct CommRank: ParsableCommand {
         case .selftest: try selfTest(transport: transport, options: options)
         case .silent: Thread.sleep(forTimeInterval: Double(timeoutMs) / 1000)
         case .bench: try benchmark(comm)
+        case .vanish:
+            try comm.barrier()
+            try comm.barrier()
+            Foundation.exit(0)
+        case .survive:
+            for _ in 0..<3 { try comm.barrier() }
         }
     }
 
     /// The all-reduce matrix of the in-process tests, over this process's sockets: one communicator per
     /// (size, part size), each its own generation so that their messages can never be confused.
-    private func selfTest(transport: ZeroMQTransport, options: CollectiveOptions) throws {
+    private func selfTest<T: Transport>(transport: T, options: CollectiveOptions) throws {
         var generation: UInt32 = 1
         for count in [0, 1, 7, 1000, 100_000] {
             for partBytes in [1 << 20, count >= 100_000 ? 4096 : 64] {
@@ -95,7 +121,7 @@ struct CommRank: ParsableCommand {
     }
 
     /// Warm-up, link probe (rank 0 -> 1), then `iterations` all-reduces each started after a barrier.
-    private func benchmark(_ comm: Collectives<ZeroMQTransport>) throws {
+    private func benchmark<T: Transport>(_ comm: Collectives<T>) throws {
         // Locals: reading an @Option property in a loop costs a generic-metadata lookup per access.
         let (rank, world, iterations) = (self.rank, self.world, self.iterations)
         let count = Int(mb * 1e6) / 4

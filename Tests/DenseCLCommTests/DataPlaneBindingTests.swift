@@ -7,6 +7,10 @@ import XCTest
 final class DataPlaneBindingTests: XCTestCase {
     func testParsesExplicitChoices() throws {
         XCTAssertEqual(try DataPlaneBinding.parse("ipc", coordinator: "tcp://10.1.2.3:5555"), .ipc)
+        XCTAssertEqual(try DataPlaneBinding.parse("shm", coordinator: "tcp://10.1.2.3:5555"), .sharedMemory)
+        XCTAssertThrowsError(
+            try ZeroMQTransport(context: ZMQContext(), rank: 0, worldSize: 1, options: .init(binding: .sharedMemory))
+        ) { error in XCTAssertTrue("\(error)".contains("SharedMemoryTransport"), "\(error)") }
         XCTAssertEqual(try DataPlaneBinding.parse("10.0.0.5", coordinator: "tcp://10.1.2.3:5555"), .tcp(host: "10.0.0.5"))
         XCTAssertEqual(try DataPlaneBinding.parse("auto", coordinator: "ipc:///tmp/coordinator"), .ipc)
         XCTAssertEqual(try DataPlaneBinding.parse("auto", coordinator: "inproc://coordinator"), .ipc)

@@ -42,6 +42,35 @@ final class MultiProcessTests: XCTestCase {
         }
     }
 
+    /// The all-reduce matrix across processes over shared memory, world sizes 2 through 4.
+    func testAllReduceAcrossProcessesOverSharedMemory() throws {
+        for worldSize in 2...4 {
+            let outcomes = try runRanks(worldSize: worldSize) { _ in
+                ["--scenario", "selftest", "--timeout-ms", "20000", "--shm"]
+            }
+            for (rank, outcome) in outcomes.enumerated() {
+                XCTAssertEqual(outcome.status, 0, "world \(worldSize) rank \(rank): \(outcome.stderr)")
+                let passed = outcome.stdout.split(separator: "\n").filter { $0.hasPrefix("selftest ok") }
+                XCTAssertEqual(passed.count, 11, "world \(worldSize) rank \(rank) passed only:\n\(outcome.stdout)")
+            }
+        }
+    }
+
+    /// Over shared memory, a rank whose process exits without closing anything is reported as lost by its
+    /// neighbours within a fraction of their 20 s timeout, not after it.
+    func testExitedProcessIsLostOverSharedMemory() throws {
+        let start = ContinuousClock.now
+        let outcomes = try runRanks(worldSize: 3) { rank in
+            (rank == 2 ? ["--scenario", "vanish"] : ["--scenario", "survive"]) + ["--timeout-ms", "20000", "--shm"]
+        }
+        XCTAssertLessThan(ContinuousClock.now - start, .seconds(15))
+        XCTAssertEqual(outcomes[2].status, 0, outcomes[2].stderr)
+        for rank in 0..<2 {
+            XCTAssertEqual(outcomes[rank].status, 1, "rank \(rank): \(outcomes[rank].stderr)")
+            XCTAssertTrue(outcomes[rank].stderr.contains("lost"), "rank \(rank): \(outcomes[rank].stderr)")
+        }
+    }
+
     /// Spawns `worldSize` rank processes, runs the rendezvous, waits (at most 60 s) for the ranks in
     /// `waitFor` (all by default) and terminates the others.
     private func runRanks(

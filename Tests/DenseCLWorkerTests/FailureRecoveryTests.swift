@@ -87,12 +87,26 @@ final class FailureRecoveryTests: XCTestCase {
     /// checkpoint and finishes with one worker (global batch 4 kept, 4 samples per worker); the loss curve goes on
     /// to the last step with finite losses.
     func testWorkerKilledRunContinuesWithTheOthers() throws {
-        let cluster = try ServiceCluster("worker", settings: ServiceCluster.settings(steps: Self.steps, extra: ["cluster.max_restarts=1"]))
+        try checkWorkerKilled(dataPlane: "auto")
+    }
+
+    /// The same over the shared-memory data plane; the killed worker leaves no inbox name behind.
+    func testWorkerKilledOverSharedMemory() throws {
+        try checkWorkerKilled(dataPlane: "shm")
+    }
+
+    private func checkWorkerKilled(dataPlane: String) throws {
+        let cluster = try ServiceCluster(
+            "worker-\(dataPlane)", settings: ServiceCluster.settings(steps: Self.steps, extra: ["cluster.max_restarts=1"]))
         let coordinator = try cluster.startCoordinator(resume: "none")
-        let w0 = try cluster.startWorker("w0")
-        try cluster.startWorker("w1")
+        let w0 = try cluster.startWorker("w0", extra: ["--data-plane", dataPlane])
+        let w1 = try cluster.startWorker("w1", extra: ["--data-plane", dataPlane])
         XCTAssertTrue(cluster.waitForCheckpoint(step: 2), cluster.allLogs)
         cluster.kill9(cluster.workers["w1"])
+        if dataPlane == "shm" {
+            let left = (try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? []
+            XCTAssertEqual(left.filter { $0.hasSuffix("-p\(w1.processIdentifier)") }, [], "inbox names of the killed worker")
+        }
         XCTAssertEqual(cluster.waitExit(coordinator), 0, cluster.allLogs)
         XCTAssertEqual(cluster.waitExit(w0, timeout: 20), 0, cluster.allLogs)
         let output = cluster.log("coordinator-1.log")
