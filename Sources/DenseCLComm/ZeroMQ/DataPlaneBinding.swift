@@ -17,7 +17,7 @@ public enum DataPlaneBinding: Sendable, Equatable, CustomStringConvertible {
     /// bytes without the TCP stack, which takes about a sixth less CPU per all-reduce than loopback TCP.
     case ipc
     /// POSIX shared memory (``SharedMemoryTransport``, not ZeroMQ): for workers that all run on this machine, in
-    /// one PID namespace. One copy per hop and no I/O thread; about a third of the CPU of IPC per all-reduce
+    /// one PID namespace. One copy per hop and no I/O thread: about a third less CPU than IPC per all-reduce
     /// (docs/performance.md).
     case sharedMemory
 
