@@ -162,19 +162,28 @@ final class SharedMemoryTransportTests: XCTestCase {
         })
     }
 
-    /// The inbox's name disappears once every peer has mapped it (here: at the first transfer) and in any case
-    /// at close, so a run leaves nothing in the shared-memory file system.
+    /// The inbox's name disappears once every peer has mapped it (checked when connecting and at each transfer)
+    /// and in any case at close, so a run leaves nothing in the shared-memory file system.
     func testNamesAreRemoved() throws {
+        func path(_ transport: SharedMemoryTransport) -> String {
+            "/dev/shm" + transport.endpoint.dropFirst(SharedMemoryTransport.scheme.count)
+        }
+        // Rank 0 connects first, then rank 1, which rank 0 had already mapped: only rank 0's name is left.
         let transports = try Cluster.sharedMemory(2, options: .init(slotCount: 2, slotBytes: 16))
-        let paths = transports.map { "/dev/shm" + $0.endpoint.dropFirst(SharedMemoryTransport.scheme.count) }
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: paths[0]), "POSIX shared memory is not under /dev/shm here")
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: path(transports[0])), "POSIX shared memory is not under /dev/shm here")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path(transports[1])), "rank 1's inbox was mapped before it connected")
         XCTAssertTrue(try [UInt8](repeating: 1, count: 4).withUnsafeBytes {
             try transports[0].send(Self.header(part: 0), borrowing: $0, to: 1, timeout: .seconds(1))
         })
-        XCTAssertFalse(FileManager.default.fileExists(atPath: paths[0]), "rank 0's inbox name outlived its mapping by rank 1")
-        XCTAssertTrue(FileManager.default.fileExists(atPath: paths[1]), "rank 1 has not transferred yet")
-        transports[1].close()
-        XCTAssertFalse(FileManager.default.fileExists(atPath: paths[1]))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path(transports[0])), "rank 0's inbox name outlived its mapping by rank 1")
+        // Closed before any peer mapped it.
+        let early = try SharedMemoryTransport(session: Session(runID: 6, generation: 1), rank: 0, worldSize: 2)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path(early)))
+        early.close()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path(early)))
+        // A world of one: nobody will map the inbox, so its name goes at once (a worker killed later leaves nothing).
+        let alone = try SharedMemoryTransport(session: Session(runID: 5, generation: 1), rank: 0, worldSize: 1)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path(alone)))
     }
 
     /// Misconfigurations are named: a peer that is not a shared-memory endpoint, an inbox of another layout, a
@@ -193,7 +202,8 @@ final class SharedMemoryTransportTests: XCTestCase {
         XCTAssertThrowsError(try a.connect(to: [a.endpoint, "shm:/densecl-no-such-inbox"])) { error in
             XCTAssertTrue("\(error)".contains("needs every worker on one machine"), "\(error)")
         }
-        b.close()  // frees the name of rank 1 in this session and process
+        // A second inbox for rank 1 in the same session and process takes over the name (a crashed process's
+        // leftover with a reused process id looks the same).
         let c = try SharedMemoryTransport(session: session, rank: 1, worldSize: 2, options: .init(slotCount: 2, slotBytes: 64))
         try a.connect(to: [a.endpoint, c.endpoint])
         XCTAssertThrowsError(try [UInt8](repeating: 0, count: 65).withUnsafeBytes {

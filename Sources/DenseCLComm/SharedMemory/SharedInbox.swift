@@ -59,7 +59,13 @@ final class SharedInbox {
     /// Creates and maps a new inbox named `name` (a POSIX shared-memory name, `/` then no other slash).
     init(creating name: String, worldSize: Int, owner: Int, slotCount: Int, slotBytes: Int) throws(CommError) {
         let size = Self.byteCount(worldSize: worldSize, slotCount: slotCount, slotBytes: slotBytes)
-        let fd = densecl_shm_open(name, 1)
+        var fd = densecl_shm_open(name, 1)
+        if fd < 0, errno == EEXIST {
+            // The name carries this process's id: it was left by a crashed process that had the same id (ids are
+            // reused), in the same run, generation and rank. Nobody else can be using it.
+            _ = densecl_shm_unlink(name)
+            fd = densecl_shm_open(name, 1)
+        }
         guard fd >= 0 else { throw Self.failure("shm_open(\(name), create)") }
         defer { close(fd) }
         guard ftruncate(fd, off_t(size)) == 0 else {

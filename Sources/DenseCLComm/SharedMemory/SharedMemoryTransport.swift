@@ -80,6 +80,7 @@ public final class SharedMemoryTransport: ConnectableTransport {
         readers = (0..<worldSize).map { [inbox] source in source == rank ? nil : InboxReader(inbox: inbox, source: source) }
         writers = Array(repeating: nil, count: worldSize)
         peerInboxes = Array(repeating: nil, count: worldSize)
+        inbox.removeNameIfAllMapped()  // alone in its world, nobody will map it
     }
 
     deinit { close() }
@@ -101,6 +102,7 @@ public final class SharedMemoryTransport: ConnectableTransport {
             peerInboxes[peer] = peerInbox
             writers[peer] = OutboxWriter(peerInbox: peerInbox, source: rank)
         }
+        inbox.removeNameIfAllMapped()
     }
 
     /// Marks the inbox closed (peers waiting on this rank fail within 100 ms) and removes its name. The memory
