@@ -66,6 +66,9 @@ struct BenchStep: ParsableCommand {
     @Flag(help: "With --workers: --batch images per worker (weak scaling: N workers run a global batch of N x --batch, and so does 1 worker x N threads) instead of a global batch split over the workers.")
     var perWorkerBatch = false
 
+    @Option(help: "With --workers (the runtime): repeat the three runs this many times, alternating, and report the median of each (the ratio of one round moves by a few per cent on a 2-core machine).")
+    var rounds = 1
+
     @Flag(help: "Per-layer time and GFLOP/s of both backbones, by direction.")
     var profile = false
 
@@ -84,6 +87,10 @@ struct BenchStep: ParsableCommand {
         guard (1...64).contains(workers) else { throw ValidationError("--workers must be between 1 and 64") }
         guard !(profile && workers > 1) else { throw ValidationError("--profile runs in one process: drop --workers") }
         guard !noCommunication || workers > 1 else { throw ValidationError("--no-communication needs --workers 2 or more") }
+        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
+        guard rounds == 1 || (workers > 1 && !noCommunication) else {
+            throw ValidationError("--rounds needs --workers 2 or more, without --no-communication")
+        }
         guard !perWorkerBatch || (workers > 1 && !noCommunication) else {
             throw ValidationError("--per-worker-batch needs --workers 2 or more, without --no-communication (which already runs --batch per process)")
         }

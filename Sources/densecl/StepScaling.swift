@@ -21,13 +21,20 @@ struct StepScaling {
 
     func run() throws {
         let n = command.workers
-        let result = command.noCommunication ? try measureWithoutCommunication() : try measureRuntime()
+        let rounds = command.noCommunication ? [try measureWithoutCommunication()] : try measureRuntime()
+        // With several rounds each configuration's figure is its median over the rounds.
+        let result = Result(
+            single: DistributedStepRun.median(rounds.map(\.single)),
+            workers: DistributedStepRun.median(rounds.map(\.workers)),
+            threads: DistributedStepRun.median(rounds.map(\.threads)))
         let efficiency = result.workers / (Double(n) * result.single)
+        let efficiencies = rounds.map { $0.workers / (Double(n) * $0.single) }
         if command.json {
             let report: [String: Double] = [
                 "workers": Double(n), "per_worker_batch": command.perWorkerBatch ? 1 : 0, "single_img_per_s": result.single, "workers_img_per_s": result.workers,
                 "threads_img_per_s": result.threads, "scaling_efficiency": efficiency,
-                "workers_over_threads": result.workers / result.threads,
+                "workers_over_threads": result.workers / result.threads, "rounds": Double(rounds.count),
+                "scaling_efficiency_min": efficiencies.min()!, "scaling_efficiency_max": efficiencies.max()!,
             ]
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
@@ -36,6 +43,14 @@ struct StepScaling {
         }
         // Independent processes in --no-communication mode, workers of the runtime otherwise.
         let (one, many) = command.noCommunication ? ("process  ", "processes") : ("worker ", "workers")
+        if rounds.count > 1 {
+            for (k, round) in rounds.enumerated() {
+                print(String(
+                    format: "  round %d: 1 x 1 %.2f, %d x 1 %.2f (%.0f%%), 1 x %d %.2f img/s", k + 1, round.single, n,
+                    round.workers, 100 * efficiencies[k], n, round.threads))
+            }
+            print("  medians of the \(rounds.count) rounds:")
+        }
         print(String(format: "  1 %@ x 1 thread : %8.2f img/s", one, result.single))
         print(String(format: "  %d %@ x 1 thread : %8.2f img/s, %.0f%% of %d x (1 x 1)", n, many, result.workers, 100 * efficiency, n))
         print(String(format: "  1 %@ x %d threads: %8.2f img/s", one, n, result.threads))
@@ -44,7 +59,9 @@ struct StepScaling {
 
     // MARK: - The distributed runtime
 
-    private func measureRuntime() throws -> Result {
+    /// The three runs once per round (1 x 1, N x 1, 1 x N, then again), so that slow drifts of the machine touch
+    /// every configuration alike.
+    private func measureRuntime() throws -> [Result] {
         let n = command.workers
         // Strong scaling: the same global batch in all three runs. Weak scaling (--per-worker-batch): the N-worker
         // run and the N-thread run process N x --batch images per step, the one-worker one-thread run --batch.
@@ -69,8 +86,13 @@ struct StepScaling {
             print("  data: synthetic \(command.imageSize) px images, augmentation none, 1 loader thread per worker (the cheapest loading)")
             print("  img/s = global batch / median step time of \(command.steps) steps after \(command.warmup) warm-up steps (metrics.csv)")
         }
-        let rates = try runs.map { try throughput(of: $0, coordinator: coordinator) }
-        return Result(single: rates[0], workers: rates[1], threads: rates[2])
+        if !command.json && command.rounds > 1 {
+            print("  \(command.rounds) rounds, alternating; each figure is the median of its configuration's rounds")
+        }
+        return try (0..<command.rounds).map { _ in
+            let rates = try runs.map { try throughput(of: $0, coordinator: coordinator) }
+            return Result(single: rates[0], workers: rates[1], threads: rates[2])
+        }
     }
 
     /// Runs one configuration in a fresh temporary directory (removed afterwards) and returns its img/s.
