@@ -58,7 +58,9 @@ struct CommRank: ParsableCommand {
             try run(
                 over: SharedMemoryTransport(
                     session: Session(runID: runID, generation: 1), rank: rank, worldSize: world,
-                    options: SharedMemoryTransportOptions(slotCount: max(8, 2 * window), slotBytes: max(1 << 20, partBytes))),
+                    options: SharedMemoryTransportOptions(
+                        slotCount: max(8, 1 << (Int.bitWidth - (2 * window - 1).leadingZeroBitCount)),
+                        slotBytes: max(1 << 20, partBytes))),
                 control: control)
         } else {
             try run(

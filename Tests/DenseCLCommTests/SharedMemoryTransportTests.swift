@@ -186,10 +186,13 @@ final class SharedMemoryTransportTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: path(alone)))
     }
 
-    /// Misconfigurations are named: a peer that is not a shared-memory endpoint, an inbox of another layout, a
+    /// Misconfigurations are named: a slot count that is not a power of two, a peer that is not a shared-memory endpoint, an inbox of another layout, a
     /// message larger than a slot, and collectives whose parts exceed the slots.
     func testMisconfigurationsAreReported() throws {
         let session = Session(runID: 99, generation: 3)
+        XCTAssertThrowsError(
+            try SharedMemoryTransport(session: session, rank: 0, worldSize: 2, options: .init(slotCount: 6, slotBytes: 64))
+        ) { error in XCTAssertTrue("\(error)".contains("power of two"), "\(error)") }
         let a = try SharedMemoryTransport(session: session, rank: 0, worldSize: 2, options: .init(slotCount: 2, slotBytes: 64))
         let b = try SharedMemoryTransport(session: session, rank: 1, worldSize: 2, options: .init(slotCount: 4, slotBytes: 64))
         XCTAssertThrowsError(try a.connect(to: [a.endpoint, "ipc:///tmp/x"])) { error in

@@ -9,7 +9,7 @@ import Darwin
 
 /// Sizes of a ``SharedMemoryTransport``'s inbox; every rank of a world must use the same.
 public struct SharedMemoryTransportOptions: Sendable, Equatable {
-    /// Slots per link. Half of them are the link capacity the collectives see; the other half is room for
+    /// Slots per link, a power of two. Half of them are the link capacity the collectives see; the other half is room for
     /// received payloads that are still being read in place (beyond that, a receive copies the message out so
     /// that the sender always finds the capacity it was promised).
     /// The default, 8, gives the collectives' default window of 4.
@@ -65,10 +65,11 @@ public final class SharedMemoryTransport: ConnectableTransport {
         guard worldSize >= 1, (0..<worldSize).contains(rank) else {
             throw .invalidArgument("rank \(rank) outside a world of \(worldSize)")
         }
-        guard options.slotCount >= 2, options.slotCount % 2 == 0, options.slotBytes >= 4 else {
+        // A power of two, so that `counter % slotCount` stays continuous when the 32-bit counters wrap.
+        guard options.slotCount >= 2, options.slotCount & (options.slotCount - 1) == 0, options.slotBytes >= 4 else {
             throw .invalidArgument(
-                "shared-memory transport: \(options.slotCount) slots of \(options.slotBytes) bytes (need an even "
-                    + "slot count of at least 2 and at least 4 bytes per slot)")
+                "shared-memory transport: \(options.slotCount) slots of \(options.slotBytes) bytes (need a power of two "
+                    + "of at least 2 slots and at least 4 bytes per slot)")
         }
         self.rank = rank
         self.worldSize = worldSize
