@@ -16,12 +16,17 @@ final class MultiProcessTests: XCTestCase {
     /// floats with large and small parts and checks the closed-form mean (see `RankPattern` in
     /// `CommRankCommand.swift`, the same formula as ``RankEncoded``), then an all-gather.
     func testAllReduceAcrossProcessesForWorldSizes1To8() throws {
-        for worldSize in 1...8 {
-            let outcomes = try runRanks(worldSize: worldSize) { _ in ["--scenario", "selftest", "--timeout-ms", "20000"] }
+        try checkSelfTest(worldSizes: 1...8, extra: [])
+    }
+
+    /// Every rank of each world runs the `selftest` scenario (with `extra` arguments) and passes its 11 checks.
+    private func checkSelfTest(worldSizes: ClosedRange<Int>, extra: [String]) throws {
+        for worldSize in worldSizes {
+            let outcomes = try runRanks(worldSize: worldSize) { _ in ["--scenario", "selftest", "--timeout-ms", "20000"] + extra }
             for (rank, outcome) in outcomes.enumerated() {
-                XCTAssertEqual(outcome.status, 0, "world \(worldSize) rank \(rank): \(outcome.stderr)")
+                XCTAssertEqual(outcome.status, 0, "world \(worldSize) rank \(rank) \(extra): \(outcome.stderr)")
                 let passed = outcome.stdout.split(separator: "\n").filter { $0.hasPrefix("selftest ok") }
-                XCTAssertEqual(passed.count, 11, "world \(worldSize) rank \(rank) passed only:\n\(outcome.stdout)")
+                XCTAssertEqual(passed.count, 11, "world \(worldSize) rank \(rank) \(extra) passed only:\n\(outcome.stdout)")
             }
         }
     }
@@ -44,16 +49,7 @@ final class MultiProcessTests: XCTestCase {
 
     /// The all-reduce matrix across processes over shared memory, world sizes 2 through 4.
     func testAllReduceAcrossProcessesOverSharedMemory() throws {
-        for worldSize in 2...4 {
-            let outcomes = try runRanks(worldSize: worldSize) { _ in
-                ["--scenario", "selftest", "--timeout-ms", "20000", "--shm"]
-            }
-            for (rank, outcome) in outcomes.enumerated() {
-                XCTAssertEqual(outcome.status, 0, "world \(worldSize) rank \(rank): \(outcome.stderr)")
-                let passed = outcome.stdout.split(separator: "\n").filter { $0.hasPrefix("selftest ok") }
-                XCTAssertEqual(passed.count, 11, "world \(worldSize) rank \(rank) passed only:\n\(outcome.stdout)")
-            }
-        }
+        try checkSelfTest(worldSizes: 2...4, extra: ["--shm"])
     }
 
     /// Over shared memory, a rank whose process exits without closing anything is reported as lost by its

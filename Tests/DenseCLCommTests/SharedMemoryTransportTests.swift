@@ -10,35 +10,8 @@ final class SharedMemoryTransportTests: XCTestCase {
     static let options = SharedMemoryTransportOptions(slotCount: 4, slotBytes: 1 << 19)
 
     func testMeanMatchesClosedFormForWorldSizes1To8() throws {
-        for worldSize in 1...8 {
-            for small in [false, true] {
-                let outputs = RankValues<[[Float]]>(worldSize)
-                let transports = Handoff(value: try Cluster.sharedMemory(worldSize, options: Self.options))
-                let errors = runRanks(worldSize) { rank in
-                    var results: [[Float]] = []
-                    for (bucket, count) in InProcessAllReduceTests.sizes.enumerated() {
-                        let comm = try Collectives(
-                            transport: transports.value[rank], session: Session(runID: 7, generation: UInt32(bucket)),
-                            options: CollectiveOptions(
-                                partBytes: small ? InProcessAllReduceTests.partBytes(count: count, small: true) : 1 << 19,
-                                window: 2, timeout: .seconds(10)))
-                        var values = RankEncoded.input(rank: comm.rank, count: count)
-                        try values.withUnsafeMutableBufferPointer { try comm.allReduce($0, bucket: bucket) }
-                        results.append(values)
-                    }
-                    outputs[rank] = results
-                }
-                let context = "shared memory, world \(worldSize), \(small ? "small" : "512 KiB") parts"
-                XCTAssertEqual(errors.compactMap { $0 }, [], context)
-                for rank in 0..<worldSize {
-                    guard let results = outputs[rank] else { continue }
-                    for (k, count) in InProcessAllReduceTests.sizes.enumerated() {
-                        assertClosedForm(
-                            results[k], count: count, worldSize: worldSize, mean: true, context: "\(context), rank \(rank)")
-                    }
-                    XCTAssertEqual(results, outputs[0], "\(context): rank \(rank) differs from rank 0")
-                }
-            }
+        try checkMeanMatrix(label: "shared memory", largeParts: 1 << 19, window: 2) {
+            try Cluster.sharedMemory($0, options: Self.options)
         }
     }
 

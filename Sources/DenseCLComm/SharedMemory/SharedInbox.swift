@@ -56,8 +56,27 @@ final class SharedInbox {
         LinkWords.byteCount(slotCount: slotCount) + slotCount * slotStride(slotBytes: slotBytes)
     }
 
+    private init(
+        name: String, worldSize: Int, owner: Int, slotCount: Int, slotBytes: Int, base: UnsafeMutableRawPointer,
+        ownerPID: pid_t, isOwner: Bool
+    ) {
+        self.name = name
+        self.worldSize = worldSize
+        self.owner = owner
+        self.slotCount = slotCount
+        self.slotBytes = slotBytes
+        slotStride = Self.slotStride(slotBytes: slotBytes)
+        linkStride = Self.linkStride(slotCount: slotCount, slotBytes: slotBytes)
+        self.base = base
+        byteCount = Self.byteCount(worldSize: worldSize, slotCount: slotCount, slotBytes: slotBytes)
+        self.ownerPID = ownerPID
+        unlinked = !isOwner  // only the owner removes the name
+    }
+
     /// Creates and maps a new inbox named `name` (a POSIX shared-memory name, `/` then no other slash).
-    init(creating name: String, worldSize: Int, owner: Int, slotCount: Int, slotBytes: Int) throws(CommError) {
+    static func create(name: String, worldSize: Int, owner: Int, slotCount: Int, slotBytes: Int) throws(CommError)
+        -> SharedInbox
+    {
         let size = Self.byteCount(worldSize: worldSize, slotCount: slotCount, slotBytes: slotBytes)
         var fd = densecl_shm_open(name, 1)
         if fd < 0, errno == EEXIST {
@@ -90,22 +109,14 @@ final class SharedInbox {
             }
             throw .system(call: "posix_fallocate(\(name))", errno: reserved, message: String(cString: strerror(reserved)))
         }
-        let mapped: UnsafeMutableRawPointer
-        do throws(CommError) { mapped = try Self.map(fd: fd, size: size, name: name) } catch {
+        let base: UnsafeMutableRawPointer
+        do throws(CommError) { base = try Self.map(fd: fd, size: size, name: name) } catch {
             _ = densecl_shm_unlink(name)
             throw error
         }
-        self.name = name
-        self.worldSize = worldSize
-        self.owner = owner
-        self.slotCount = slotCount
-        self.slotBytes = slotBytes
-        slotStride = Self.slotStride(slotBytes: slotBytes)
-        linkStride = Self.linkStride(slotCount: slotCount, slotBytes: slotBytes)
-        base = mapped
-        byteCount = size
-        ownerPID = getpid()
-        unlinked = false
+        let inbox = SharedInbox(
+            name: name, worldSize: worldSize, owner: owner, slotCount: slotCount, slotBytes: slotBytes, base: base,
+            ownerPID: getpid(), isOwner: true)
         // A fresh object reads as zeros: the counters, `mapped` and `closed` start at 0.
         base.storeBytes(of: Self.magic.littleEndian, toByteOffset: 0, as: UInt64.self)
         base.storeBytes(of: Self.layoutVersion.littleEndian, toByteOffset: 8, as: UInt32.self)
@@ -113,11 +124,14 @@ final class SharedInbox {
         base.storeBytes(of: UInt32(owner).littleEndian, toByteOffset: 16, as: UInt32.self)
         base.storeBytes(of: UInt32(slotCount).littleEndian, toByteOffset: 20, as: UInt32.self)
         base.storeBytes(of: UInt64(slotBytes).littleEndian, toByteOffset: 24, as: UInt64.self)
-        base.storeBytes(of: Int32(ownerPID).littleEndian, toByteOffset: 32, as: Int32.self)
+        base.storeBytes(of: Int32(inbox.ownerPID).littleEndian, toByteOffset: 32, as: Int32.self)
+        return inbox
     }
 
     /// Maps the inbox another rank created and checks that it is the one expected.
-    init(opening name: String, worldSize: Int, owner: Int, slotCount: Int, slotBytes: Int) throws(CommError) {
+    static func open(name: String, worldSize: Int, owner: Int, slotCount: Int, slotBytes: Int) throws(CommError)
+        -> SharedInbox
+    {
         let fd = densecl_shm_open(name, 0)
         guard fd >= 0 else {
             let code = errno
@@ -139,17 +153,10 @@ final class SharedInbox {
                     + "ranks x \(slotCount) slots of \(slotBytes) bytes (ranks must use the same transport options)")
         }
         let mapped = try Self.map(fd: fd, size: size, name: name)
-        self.name = name
-        self.worldSize = worldSize
-        self.owner = owner
-        self.slotCount = slotCount
-        self.slotBytes = slotBytes
-        slotStride = Self.slotStride(slotBytes: slotBytes)
-        linkStride = Self.linkStride(slotCount: slotCount, slotBytes: slotBytes)
-        base = mapped
-        byteCount = size
-        ownerPID = pid_t(Int32(littleEndian: mapped.load(fromByteOffset: 32, as: Int32.self)))
-        unlinked = true  // only the owner removes the name
+        // From here on the inbox object unmaps the memory when it goes, also when the check below fails.
+        let inbox = SharedInbox(
+            name: name, worldSize: worldSize, owner: owner, slotCount: slotCount, slotBytes: slotBytes, base: mapped,
+            ownerPID: pid_t(Int32(littleEndian: mapped.load(fromByteOffset: 32, as: Int32.self))), isOwner: false)
         let header = (
             UInt64(littleEndian: mapped.load(fromByteOffset: 0, as: UInt64.self)),
             UInt32(littleEndian: mapped.load(fromByteOffset: 8, as: UInt32.self)),
@@ -163,7 +170,8 @@ final class SharedInbox {
                 detail: "shared-memory inbox \(name) is not rank \(owner)'s inbox of this layout (magic \(header.0), "
                     + "version \(header.1), world \(header.2), owner \(header.3), \(header.4) slots of \(header.5) bytes)")
         }
-        _ = densecl_fetch_add(word(at: 64), 1)
+        _ = densecl_fetch_add(inbox.word(at: 64), 1)
+        return inbox
     }
 
     deinit {

@@ -75,8 +75,8 @@ public final class SharedMemoryTransport: ConnectableTransport {
         self.worldSize = worldSize
         self.options = options
         let name = "/densecl-\(String(session.runID, radix: 16))-g\(session.generation)-r\(rank)-p\(getpid())"
-        inbox = try SharedInbox(
-            creating: name, worldSize: worldSize, owner: rank, slotCount: options.slotCount, slotBytes: options.slotBytes)
+        inbox = try SharedInbox.create(
+            name: name, worldSize: worldSize, owner: rank, slotCount: options.slotCount, slotBytes: options.slotBytes)
         endpoint = Self.scheme + name
         readers = (0..<worldSize).map { [inbox] source in source == rank ? nil : InboxReader(inbox: inbox, source: source) }
         writers = Array(repeating: nil, count: worldSize)
@@ -97,8 +97,8 @@ public final class SharedMemoryTransport: ConnectableTransport {
                 throw .invalidArgument(
                     "rank \(peer) publishes '\(endpoint)', not a shared-memory inbox: every rank must use the same data plane")
             }
-            let peerInbox = try SharedInbox(
-                opening: String(endpoint.dropFirst(Self.scheme.count)), worldSize: worldSize, owner: peer,
+            let peerInbox = try SharedInbox.open(
+                name: String(endpoint.dropFirst(Self.scheme.count)), worldSize: worldSize, owner: peer,
                 slotCount: options.slotCount, slotBytes: options.slotBytes)
             peerInboxes[peer] = peerInbox
             writers[peer] = OutboxWriter(peerInbox: peerInbox, source: rank)
