@@ -6,17 +6,19 @@ public final class LocalWorkers: @unchecked Sendable {
     private var processes: [Process] = []
     private let lock = NSLock()
 
-    /// Starts `count` workers running `executable` against `endpoint`.
-    public init(count: Int, executable: URL, endpoint: String, threads: Int, logDirectory: URL) throws(CoordinatorError) {
+    /// Starts `count` workers running `executable` against `endpoint`, with `densecl-worker --data-plane dataPlane`.
+    public init(
+        count: Int, executable: URL, endpoint: String, threads: Int, dataPlane: String = "shm", logDirectory: URL
+    ) throws(CoordinatorError) {
         guard FileManager.default.isExecutableFile(atPath: executable.path) else {
             throw .spawnFailed("no densecl-worker executable at \(executable.path)")
         }
         for i in 0..<count {
             let process = Process()
             process.executableURL = executable
-            // All on this machine, in one PID namespace: the data plane goes through shared memory.
+            // All on this machine, in one PID namespace: shared memory by default (or Unix-domain sockets).
             process.arguments = [
-                "--coordinator", endpoint, "--name", "local-\(i)", "--threads", String(threads), "--data-plane", "shm",
+                "--coordinator", endpoint, "--name", "local-\(i)", "--threads", String(threads), "--data-plane", dataPlane,
             ]
             let logURL = logDirectory.appendingPathComponent("worker-\(i).log")
             _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)

@@ -19,10 +19,20 @@ struct CoordinatorCommand: ParsableCommand {
     var workers: Int?
     @Option(name: .customLong("local-workers"), help: "Spawn this many densecl-worker processes on this machine.")
     var localWorkers = 0
+    @Option(
+        name: .customLong("local-data-plane"),
+        help: "How the --local-workers exchange gradients: shm (shared memory, the fastest) or ipc (Unix-domain sockets; for a /dev/shm too small for 8 MiB per pair of workers, as in containers).")
+    var localDataPlane = "shm"
     @Option(help: "auto, none or a checkpoint path.")
     var resume = "auto"
     @Option(name: .customLong("set"), help: "Override a configuration key: section.key=value (repeatable).")
     var overrides: [String] = []
+
+    func validate() throws {
+        guard ["shm", "ipc"].contains(localDataPlane) else {
+            throw ValidationError("--local-data-plane must be shm or ipc, not '\(localDataPlane)'")
+        }
+    }
 
     func run() throws {
         let log: (String) -> Void = { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
@@ -46,7 +56,7 @@ struct CoordinatorCommand: ParsableCommand {
                 let workerBinary = me.deletingLastPathComponent().appendingPathComponent("densecl-worker")
                 local = try LocalWorkers(
                     count: localWorkers, executable: workerBinary, endpoint: coordinator.endpoint,
-                    threads: configuration.train.threads, logDirectory: run)
+                    threads: configuration.train.threads, dataPlane: localDataPlane, logDirectory: run)
                 let spawned = local!
                 coordinator.admissionCheck = { spawned.exitedEarly() }
                 signal(SIGINT, SIG_IGN)

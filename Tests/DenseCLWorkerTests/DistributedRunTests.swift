@@ -121,7 +121,29 @@ final class DistributedRunTests: XCTestCase {
         for i in 0..<2 {
             let log = try String(contentsOf: run.appendingPathComponent("worker-\(i).log"), encoding: .utf8)
             XCTAssertTrue(log.contains("run finished"), "worker \(i): \(log)")
+            XCTAssertTrue(log.contains("data plane shared memory"), "worker \(i): \(log)")
         }
+    }
+
+    /// `--local-data-plane ipc` starts the local workers on Unix-domain sockets instead of shared memory (for a
+    /// small /dev/shm); an unknown choice is refused before anything starts.
+    func testLocalWorkersOnUnixDomainSockets() throws {
+        let dir = temporaryDirectory("local-ipc")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = try writeConfig(dir)
+        let run = dir.appendingPathComponent("run")
+        let result = try runCoordinator(
+            ["--config", config.path, "--run-dir", run.path, "--local-workers", "2", "--local-data-plane", "ipc",
+             "--set", "train.max_steps=3", "--set", "model.bn_groups=1"])
+        XCTAssertEqual(result.status, 0, result.output)
+        for i in 0..<2 {
+            let log = try String(contentsOf: run.appendingPathComponent("worker-\(i).log"), encoding: .utf8)
+            XCTAssertTrue(log.contains("data plane ipc"), "worker \(i): \(log)")
+        }
+        let refused = try runCoordinator(
+            ["--config", config.path, "--run-dir", run.path, "--local-workers", "2", "--local-data-plane", "tcp"])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.output.contains("--local-data-plane must be shm or ipc"), refused.output)
     }
 }
 
