@@ -89,8 +89,12 @@ final class InboxReader {
     }
 
     /// Takes the next message; `poll()` must have said one is ready.
-    func take() -> (header: UnsafeRawBufferPointer, payload: UnsafeMutableRawPointer, slot: Int) {
+    /// - Throws: ``CommError/protocolMismatch(peer:detail:)`` if the order ring names no slot of this link.
+    func take() throws(CommError) -> (header: UnsafeRawBufferPointer, payload: UnsafeMutableRawPointer, slot: Int) {
         let slot = Int(words.order[Int(received % UInt32(inbox.slotCount))])
+        guard slot < inbox.slotCount else {
+            throw .protocolMismatch(peer: source, detail: "message \(received) names slot \(slot) of \(inbox.slotCount)")
+        }
         received &+= 1
         let start = inbox.slot(slot, from: source)
         return (UnsafeRawBufferPointer(start: start, count: FrameHeader.byteCount), start + FrameHeader.byteCount, slot)

@@ -163,7 +163,7 @@ public final class SharedMemoryTransport: ConnectableTransport {
             reader.poll()
         }
         guard arrived else { return nil }
-        let (headerBytes, payloadStart, slot) = reader.take()
+        let (headerBytes, payloadStart, slot) = try reader.take()
         let header: FrameHeader
         do throws(CommError) { header = try FrameHeader.decode(headerBytes) } catch {
             reader.release(slot, inPlace: false)
