@@ -58,6 +58,7 @@ struct CommRank: ParsableCommand {
             try run(
                 over: SharedMemoryTransport(
                     session: Session(runID: runID, generation: 1), rank: rank, worldSize: world,
+                    // Slots: the next power of two of at least 2 x window (half of them are the link capacity).
                     options: SharedMemoryTransportOptions(
                         slotCount: max(8, 1 << (Int.bitWidth - (2 * window - 1).leadingZeroBitCount)),
                         slotBytes: max(1 << 20, partBytes))),

@@ -22,7 +22,7 @@ import Darwin
 /// +64), a state word per slot (1 while it holds a message not yet given back), the order ring (`order[m %
 /// slotCount]` is the slot of message m), then `slotCount` slots of `slotStride` bytes: the 64-byte
 /// ``FrameHeader`` followed by up to `slotBytes` payload bytes. Both counters only grow (modulo 2³²). The
-/// source writes only while `taken - freed < slotCount`, into a slot whose state is 0, and publishes it by
+/// source writes only while `written - freed < slotCount`, into a slot whose state is 0, and publishes it by
 /// storing `written + 1` with release ordering; the owner reads messages in order after loading `written`
 /// with acquire ordering, and gives each slot back, in any order, by clearing its state and incrementing
 /// `freed`. Waits on either counter are futex waits on the shared word, woken by the other side after each
@@ -31,6 +31,46 @@ final class SharedInbox {
     static let magic: UInt64 = 0x3130_4D48_534C_4344  // "DCLSHM01" little-endian
     static let layoutVersion: UInt32 = 1
     static let headerBytes = 128
+    /// Offsets of the two shared words of the header.
+    private static let mappedOffset = 64, closedOffset = 68
+
+    /// The fields at the start of the header, which an opening rank checks against what it expects.
+    private struct Header: Equatable {
+        var magic: UInt64 = SharedInbox.magic
+        var version: UInt32 = SharedInbox.layoutVersion
+        var worldSize: Int
+        var owner: Int
+        var slotCount: Int
+        var slotBytes: Int
+
+        init(worldSize: Int, owner: Int, slotCount: Int, slotBytes: Int) {
+            self.worldSize = worldSize
+            self.owner = owner
+            self.slotCount = slotCount
+            self.slotBytes = slotBytes
+        }
+
+        init(loading base: UnsafeRawPointer) {
+            magic = UInt64(littleEndian: base.load(fromByteOffset: 0, as: UInt64.self))
+            version = UInt32(littleEndian: base.load(fromByteOffset: 8, as: UInt32.self))
+            worldSize = Int(UInt32(littleEndian: base.load(fromByteOffset: 12, as: UInt32.self)))
+            owner = Int(UInt32(littleEndian: base.load(fromByteOffset: 16, as: UInt32.self)))
+            slotCount = Int(UInt32(littleEndian: base.load(fromByteOffset: 20, as: UInt32.self)))
+            slotBytes = Int(UInt64(littleEndian: base.load(fromByteOffset: 24, as: UInt64.self)))
+        }
+
+        func store(to base: UnsafeMutableRawPointer) {
+            base.storeBytes(of: magic.littleEndian, toByteOffset: 0, as: UInt64.self)
+            base.storeBytes(of: version.littleEndian, toByteOffset: 8, as: UInt32.self)
+            base.storeBytes(of: UInt32(worldSize).littleEndian, toByteOffset: 12, as: UInt32.self)
+            base.storeBytes(of: UInt32(owner).littleEndian, toByteOffset: 16, as: UInt32.self)
+            base.storeBytes(of: UInt32(slotCount).littleEndian, toByteOffset: 20, as: UInt32.self)
+            base.storeBytes(of: UInt64(slotBytes).littleEndian, toByteOffset: 24, as: UInt64.self)
+        }
+
+        /// The process that created the inbox, after the fields above.
+        static let ownerPIDOffset = 32
+    }
 
     let name: String
     let worldSize: Int
@@ -118,13 +158,8 @@ final class SharedInbox {
             name: name, worldSize: worldSize, owner: owner, slotCount: slotCount, slotBytes: slotBytes, base: base,
             ownerPID: getpid(), isOwner: true)
         // A fresh object reads as zeros: the counters, `mapped` and `closed` start at 0.
-        base.storeBytes(of: Self.magic.littleEndian, toByteOffset: 0, as: UInt64.self)
-        base.storeBytes(of: Self.layoutVersion.littleEndian, toByteOffset: 8, as: UInt32.self)
-        base.storeBytes(of: UInt32(worldSize).littleEndian, toByteOffset: 12, as: UInt32.self)
-        base.storeBytes(of: UInt32(owner).littleEndian, toByteOffset: 16, as: UInt32.self)
-        base.storeBytes(of: UInt32(slotCount).littleEndian, toByteOffset: 20, as: UInt32.self)
-        base.storeBytes(of: UInt64(slotBytes).littleEndian, toByteOffset: 24, as: UInt64.self)
-        base.storeBytes(of: Int32(inbox.ownerPID).littleEndian, toByteOffset: 32, as: Int32.self)
+        Header(worldSize: worldSize, owner: owner, slotCount: slotCount, slotBytes: slotBytes).store(to: base)
+        base.storeBytes(of: Int32(inbox.ownerPID).littleEndian, toByteOffset: Header.ownerPIDOffset, as: Int32.self)
         return inbox
     }
 
@@ -156,21 +191,17 @@ final class SharedInbox {
         // From here on the inbox object unmaps the memory when it goes, also when the check below fails.
         let inbox = SharedInbox(
             name: name, worldSize: worldSize, owner: owner, slotCount: slotCount, slotBytes: slotBytes, base: mapped,
-            ownerPID: pid_t(Int32(littleEndian: mapped.load(fromByteOffset: 32, as: Int32.self))), isOwner: false)
-        let header = (
-            UInt64(littleEndian: mapped.load(fromByteOffset: 0, as: UInt64.self)),
-            UInt32(littleEndian: mapped.load(fromByteOffset: 8, as: UInt32.self)),
-            Int(UInt32(littleEndian: mapped.load(fromByteOffset: 12, as: UInt32.self))),
-            Int(UInt32(littleEndian: mapped.load(fromByteOffset: 16, as: UInt32.self))),
-            Int(UInt32(littleEndian: mapped.load(fromByteOffset: 20, as: UInt32.self))),
-            Int(UInt64(littleEndian: mapped.load(fromByteOffset: 24, as: UInt64.self))))
-        guard header == (Self.magic, Self.layoutVersion, worldSize, owner, slotCount, slotBytes) else {
+            ownerPID: pid_t(Int32(littleEndian: mapped.load(fromByteOffset: Header.ownerPIDOffset, as: Int32.self))),
+            isOwner: false)
+        let found = Header(loading: mapped)
+        guard found == Header(worldSize: worldSize, owner: owner, slotCount: slotCount, slotBytes: slotBytes) else {
             throw .protocolMismatch(
                 peer: owner,
-                detail: "shared-memory inbox \(name) is not rank \(owner)'s inbox of this layout (magic \(header.0), "
-                    + "version \(header.1), world \(header.2), owner \(header.3), \(header.4) slots of \(header.5) bytes)")
+                detail: "shared-memory inbox \(name) is not rank \(owner)'s inbox of this layout (magic \(found.magic), "
+                    + "version \(found.version), world \(found.worldSize), owner \(found.owner), \(found.slotCount) "
+                    + "slots of \(found.slotBytes) bytes)")
         }
-        _ = densecl_fetch_add(inbox.word(at: 64), 1)
+        _ = densecl_fetch_add(inbox.word(at: Self.mappedOffset), 1)
         return inbox
     }
 
@@ -182,7 +213,7 @@ final class SharedInbox {
     /// Removes the name once every other rank has mapped the inbox (owner only; the memory lives on until the
     /// last mapping goes, and a crashed run leaves no name behind from then on).
     func removeNameIfAllMapped() {
-        guard !unlinked, densecl_load_acquire(word(at: 64)) >= UInt32(worldSize - 1) else { return }
+        guard !unlinked, densecl_load_acquire(word(at: Self.mappedOffset)) >= UInt32(worldSize - 1) else { return }
         removeName()
     }
 
@@ -194,9 +225,9 @@ final class SharedInbox {
     }
 
     /// Whether the owner has closed its transport.
-    var isClosed: Bool { densecl_load_acquire(word(at: 68)) != 0 }
+    var isClosed: Bool { densecl_load_acquire(word(at: Self.closedOffset)) != 0 }
 
-    func markClosed() { densecl_store_release(word(at: 68), 1) }
+    func markClosed() { densecl_store_release(word(at: Self.closedOffset), 1) }
 
     /// The shared 32-bit word at `offset`.
     func word(at offset: Int) -> UnsafeMutablePointer<UInt32> {

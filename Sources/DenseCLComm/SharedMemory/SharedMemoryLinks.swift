@@ -117,9 +117,8 @@ final class OutboxWriter {
     let inbox: SharedInbox
     let words: LinkWords
     let source: Int
+    /// Messages published so far; each took a slot, and the owner's `freed` counts the slots given back.
     private var written: UInt32
-    /// Slots taken so far (the owner's `freed` counts those given back).
-    private var taken: UInt32
     /// Where the search for a free slot starts.
     private var hint = 0
 
@@ -128,13 +127,12 @@ final class OutboxWriter {
         self.source = source
         words = LinkWords(inbox: inbox, source: source)
         written = densecl_load_acquire(words.written)
-        taken = written
     }
 
     /// Whether a slot is free, and the `freed` value that says so (for a futex wait on it).
     func poll() -> (ready: Bool, freed: UInt32) {
         let value = densecl_load_acquire(words.freed)
-        return (taken &- value < UInt32(inbox.slotCount), value)
+        return (written &- value < UInt32(inbox.slotCount), value)
     }
 
     /// Copies `header` and `payload` into a free slot and publishes it; `poll()` must have said one is free.
@@ -145,7 +143,6 @@ final class OutboxWriter {
         // the count promises is visible here.
         while densecl_load_acquire(words.state + slot) != 0 { slot = (slot + 1) % count }
         hint = (slot + 1) % count
-        taken &+= 1
         words.state[slot] = 1
         let start = inbox.slot(slot, from: source)
         header.encode(into: UnsafeMutableRawBufferPointer(start: start, count: FrameHeader.byteCount))

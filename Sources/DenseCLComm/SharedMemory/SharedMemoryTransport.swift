@@ -51,8 +51,8 @@ public final class SharedMemoryTransport: ConnectableTransport {
 
     private let inbox: SharedInbox
     private var readers: [InboxReader?]
+    /// `writers[peer]` writes into `peer`'s inbox (its `inbox`), mapped by ``connect(to:)``.
     private var writers: [OutboxWriter?]
-    private var peerInboxes: [SharedInbox?]
     private var closed = false
 
     /// The prefix of ``endpoint``.
@@ -80,7 +80,6 @@ public final class SharedMemoryTransport: ConnectableTransport {
         endpoint = Self.scheme + name
         readers = (0..<worldSize).map { [inbox] source in source == rank ? nil : InboxReader(inbox: inbox, source: source) }
         writers = Array(repeating: nil, count: worldSize)
-        peerInboxes = Array(repeating: nil, count: worldSize)
         inbox.removeNameIfAllMapped()  // alone in its world, nobody will map it
     }
 
@@ -100,7 +99,6 @@ public final class SharedMemoryTransport: ConnectableTransport {
             let peerInbox = try SharedInbox.open(
                 name: String(endpoint.dropFirst(Self.scheme.count)), worldSize: worldSize, owner: peer,
                 slotCount: options.slotCount, slotBytes: options.slotBytes)
-            peerInboxes[peer] = peerInbox
             writers[peer] = OutboxWriter(peerInbox: peerInbox, source: rank)
         }
         inbox.removeNameIfAllMapped()
@@ -129,13 +127,13 @@ public final class SharedMemoryTransport: ConnectableTransport {
     public func send(_ header: FrameHeader, borrowing bytes: UnsafeRawBufferPointer, to peer: Int, timeout: Duration)
         throws(CommError) -> Bool
     {
-        let (writer, peerInbox) = try outbox(peer)
+        let writer = try outbox(peer)
         guard bytes.count <= options.slotBytes else {
             throw .invalidArgument(
                 "message of \(bytes.count) bytes for rank \(peer) exceeds the \(options.slotBytes)-byte shared-memory slot")
         }
         inbox.removeNameIfAllMapped()
-        let free = try waitOnSharedWord(writer.words.freed, peer: peer, peerInbox: peerInbox, timeout: timeout) {
+        let free = try waitOnSharedWord(writer.words.freed, peer: peer, peerInbox: writer.inbox, timeout: timeout) {
             writer.poll()
         }
         guard free else { return false }
@@ -154,7 +152,7 @@ public final class SharedMemoryTransport: ConnectableTransport {
         guard (0..<worldSize).contains(peer), peer != rank, let reader = readers[peer] else {
             throw .invalidArgument("peer \(peer) is not another rank of a world of \(worldSize)")
         }
-        guard let peerInbox = peerInboxes[peer] else {
+        guard let peerInbox = writers[peer]?.inbox else {
             throw .invalidArgument("rank \(rank) has no link to rank \(peer): call connect(to:) first")
         }
         if closed { throw .closed }
@@ -188,14 +186,14 @@ public final class SharedMemoryTransport: ConnectableTransport {
         return (header, copy)
     }
 
-    private func outbox(_ peer: Int) throws(CommError) -> (OutboxWriter, SharedInbox) {
+    private func outbox(_ peer: Int) throws(CommError) -> OutboxWriter {
         guard (0..<worldSize).contains(peer), peer != rank else {
             throw .invalidArgument("peer \(peer) is not another rank of a world of \(worldSize)")
         }
         if closed { throw .closed }
-        guard let writer = writers[peer], let peerInbox = peerInboxes[peer] else {
+        guard let writer = writers[peer] else {
             throw .invalidArgument("rank \(rank) has no link to rank \(peer): call connect(to:) first")
         }
-        return (writer, peerInbox)
+        return writer
     }
 }
