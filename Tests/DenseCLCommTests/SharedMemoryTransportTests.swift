@@ -50,11 +50,7 @@ final class SharedMemoryTransportTests: XCTestCase {
             let transport = transports.value[rank]
             if rank == 0 {
                 for m in 0..<messages {
-                    let bytes = [UInt8](repeating: UInt8(m), count: 64)
-                    let sent = try bytes.withUnsafeBytes {
-                        try transport.send(Self.header(part: m), borrowing: $0, to: 1, timeout: .seconds(5))
-                    }
-                    if !sent { throw CommError.invalidArgument("message \(m) found no free slot within 5 s") }
+                    if try !Self.send(part: m, filledWith: UInt8(m), count: 64, over: transport, timeout: .seconds(5)) { throw CommError.invalidArgument("message \(m) found no free slot within 5 s") }
                 }
             } else {
                 var held: [SharedMemoryPayload] = []
@@ -81,10 +77,7 @@ final class SharedMemoryTransportTests: XCTestCase {
             let transport = transports.value[rank]
             if rank == 0 {
                 for m in 0..<10 {
-                    let sent = try [UInt8](repeating: UInt8(m), count: 16).withUnsafeBytes {
-                        try transport.send(Self.header(part: m), borrowing: $0, to: 1, timeout: .seconds(5))
-                    }
-                    if !sent { throw CommError.invalidArgument("message \(m) found no free slot within 5 s") }
+                    if try !Self.send(part: m, filledWith: UInt8(m), count: 16, over: transport, timeout: .seconds(5)) { throw CommError.invalidArgument("message \(m) found no free slot within 5 s") }
                 }
             } else {
                 guard let (_, first) = try transport.receive(from: 0, timeout: .seconds(5)) else {
@@ -126,13 +119,9 @@ final class SharedMemoryTransportTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(ContinuousClock.now - start, .milliseconds(250))
         // A full link: two messages fill the two slots, the third send waits out its timeout.
         for m in 0..<2 {
-            XCTAssertTrue(try [UInt8](repeating: 1, count: 4).withUnsafeBytes {
-                try transports[0].send(Self.header(part: m), borrowing: $0, to: 1, timeout: .milliseconds(250))
-            })
+            XCTAssertTrue(try Self.send(part: m, over: transports[0], timeout: .milliseconds(250)))
         }
-        XCTAssertFalse(try [UInt8](repeating: 1, count: 4).withUnsafeBytes {
-            try transports[0].send(Self.header(part: 2), borrowing: $0, to: 1, timeout: .milliseconds(250))
-        })
+        XCTAssertFalse(try Self.send(part: 2, over: transports[0], timeout: .milliseconds(250)))
     }
 
     /// The inbox's name disappears once every peer has mapped it (checked when connecting and at each transfer)
@@ -145,9 +134,7 @@ final class SharedMemoryTransportTests: XCTestCase {
         let transports = try Cluster.sharedMemory(2, options: .init(slotCount: 2, slotBytes: 16))
         try XCTSkipUnless(FileManager.default.fileExists(atPath: path(transports[0])), "POSIX shared memory is not under /dev/shm here")
         XCTAssertFalse(FileManager.default.fileExists(atPath: path(transports[1])), "rank 1's inbox was mapped before it connected")
-        XCTAssertTrue(try [UInt8](repeating: 1, count: 4).withUnsafeBytes {
-            try transports[0].send(Self.header(part: 0), borrowing: $0, to: 1, timeout: .seconds(1))
-        })
+        XCTAssertTrue(try Self.send(part: 0, over: transports[0], timeout: .seconds(1)))
         XCTAssertFalse(FileManager.default.fileExists(atPath: path(transports[0])), "rank 0's inbox name outlived its mapping by rank 1")
         // Closed before any peer mapped it.
         let early = try SharedMemoryTransport(session: Session(runID: 6, generation: 1), rank: 0, worldSize: 2)
@@ -182,9 +169,7 @@ final class SharedMemoryTransportTests: XCTestCase {
         // leftover with a reused process id looks the same).
         let c = try SharedMemoryTransport(session: session, rank: 1, worldSize: 2, options: .init(slotCount: 2, slotBytes: 64))
         try a.connect(to: [a.endpoint, c.endpoint])
-        XCTAssertThrowsError(try [UInt8](repeating: 0, count: 65).withUnsafeBytes {
-            try a.send(Self.header(part: 0), borrowing: $0, to: 1, timeout: .seconds(1))
-        }) { error in XCTAssertTrue("\(error)".contains("exceeds the 64-byte"), "\(error)") }
+        XCTAssertThrowsError(try Self.send(part: 0, count: 65, over: a, timeout: .seconds(1))) { error in XCTAssertTrue("\(error)".contains("exceeds the 64-byte"), "\(error)") }
         XCTAssertThrowsError(
             try Collectives(transport: a, session: session, options: CollectiveOptions(partBytes: 128, window: 1))
         ) { error in XCTAssertTrue("\(error)".contains("largest message"), "\(error)") }
@@ -192,5 +177,14 @@ final class SharedMemoryTransportTests: XCTestCase {
 
     private static func header(part: Int) -> FrameHeader {
         FrameHeader(kind: .allReduce, runID: 1, generation: 1, source: 0, step: 0, part: UInt32(part))
+    }
+
+    /// Sends message `part` (`count` bytes of `filledWith`) from rank 0 to rank 1; `false` if no slot freed up in time.
+    private static func send(
+        part: Int, filledWith byte: UInt8 = 1, count: Int = 4, over transport: SharedMemoryTransport, timeout: Duration
+    ) throws -> Bool {
+        try [UInt8](repeating: byte, count: count).withUnsafeBytes {
+            try transport.send(header(part: part), borrowing: $0, to: 1, timeout: timeout)
+        }
     }
 }
