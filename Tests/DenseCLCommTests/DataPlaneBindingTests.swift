@@ -32,13 +32,35 @@ final class DataPlaneBindingTests: XCTestCase {
         XCTAssertThrowsError(try DataPlaneBinding.localAddress(routingTo: "udp://127.0.0.1:5555"))
     }
 
+    /// IPC inboxes bind a fresh absolute path in the temporary directory: ZeroMQ's `ipc://*` made a relative one
+    /// (a `tmpXXXXXX` folder in the working directory when `TMPDIR` is unset), which a rank started in another
+    /// directory cannot reach and which a killed rank left behind in the user's folder.
+    func testIPCEndpointsAreFreshAbsolutePathsInTheTemporaryDirectory() throws {
+        let first = try XCTUnwrap(try DataPlaneBinding.ipc.makeBindEndpoint(temporaryDirectory: "/var/tmp/"))
+        let second = try XCTUnwrap(try DataPlaneBinding.ipc.makeBindEndpoint(temporaryDirectory: "/var/tmp"))
+        XCTAssertTrue(first.hasPrefix("ipc:///var/tmp/densecl-\(getpid())-"), first)
+        XCTAssertTrue(first.hasSuffix(".sock"), first)
+        XCTAssertNotEqual(first, second, "two inboxes of one process need two paths")
+        XCTAssertEqual(try DataPlaneBinding.tcp(host: "10.0.0.5").makeBindEndpoint(), "tcp://10.0.0.5:*")
+        XCTAssertNil(try DataPlaneBinding.sharedMemory.makeBindEndpoint())
+        XCTAssertThrowsError(try DataPlaneBinding.ipc.makeBindEndpoint(temporaryDirectory: "relative/tmp")) { error in
+            XCTAssertTrue("\(error)".contains("TMPDIR"), "the error names the variable to fix: \(error)")
+        }
+        let deep = "/" + String(repeating: "d", count: 90)
+        XCTAssertThrowsError(try DataPlaneBinding.ipc.makeBindEndpoint(temporaryDirectory: deep)) { error in
+            XCTAssertTrue("\(error)".contains("107 bytes"), "the error gives the limit: \(error)")
+        }
+    }
+
     /// The all-reduce over Unix-domain sockets gives the closed form on every rank, as over TCP; the endpoints
-    /// published are `ipc://` paths.
+    /// published are absolute `ipc://` paths in the temporary directory, and closing removes the sockets.
     func testAllReduceOverIPC() throws {
         let worldSize = 3
         let transports = Handoff(value: try Cluster.zeroMQ(worldSize, binding: .ipc))
-        for transport in transports.value {
-            XCTAssertTrue(transport.endpoint.hasPrefix("ipc://"), transport.endpoint)
+        let socketPaths = transports.value.map { String($0.endpoint.dropFirst("ipc://".count)) }
+        for (transport, path) in zip(transports.value, socketPaths) {
+            XCTAssertTrue(transport.endpoint.hasPrefix("ipc://" + DataPlaneBinding.temporaryDirectory), transport.endpoint)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: path), "the socket exists while the inbox is open: \(path)")
         }
         let count = 100_001  // RankEncoded is exact up to 2^17 values; several 64 KiB parts per chunk
         let outputs = RankValues<[Float]>(worldSize)
@@ -56,6 +78,9 @@ final class DataPlaneBindingTests: XCTestCase {
             assertClosedForm(values, count: count, worldSize: worldSize, mean: true, context: "ipc, rank \(rank)")
         }
         for transport in transports.value { transport.close() }
+        for path in socketPaths {
+            XCTAssertFalse(FileManager.default.fileExists(atPath: path), "closing the inbox removes its socket: \(path)")
+        }
     }
 }
 

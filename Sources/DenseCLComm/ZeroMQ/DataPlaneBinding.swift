@@ -12,24 +12,51 @@ public enum DataPlaneBinding: Sendable, Equatable, CustomStringConvertible {
     /// `tcp://<host>:*` (the system picks the port). `host` is an address of this machine that every other rank
     /// can reach; a loopback address works only when all ranks run on this machine.
     case tcp(host: String)
-    /// `ipc://*`: a Unix-domain socket that ZeroMQ creates in the temporary directory. For ranks on one machine
-    /// that share its file system (the workers `densecl-coordinator --local-workers` starts); the kernel copies the
-    /// bytes without the TCP stack, which takes about a sixth less CPU per all-reduce than loopback TCP.
+    /// `ipc://TMP/densecl-PID-RANDOM.sock`: a Unix-domain socket in the temporary directory (`TMPDIR`, else
+    /// `/tmp`), removed by ZeroMQ when the inbox closes. For ranks on one machine that share its file system; the
+    /// kernel copies the bytes without the TCP stack, which takes about a sixth less CPU per all-reduce than
+    /// loopback TCP.
     case ipc
     /// POSIX shared memory (``SharedMemoryTransport``, not ZeroMQ): for workers that all run on this machine, in
     /// one PID namespace. One copy per hop and no I/O thread: about a third less CPU than IPC per all-reduce
     /// (docs/performance.md).
     case sharedMemory
 
-    /// The endpoint a ZeroMQ inbox binds (ZeroMQ resolves the wildcard; the transport publishes the resolved one);
-    /// `nil` for shared memory, which has no socket.
-    public var bindEndpoint: String? {
+    /// The endpoint a ZeroMQ inbox binds (ZeroMQ resolves the TCP port wildcard; the transport publishes the
+    /// resolved endpoint); `nil` for shared memory, which has no socket.
+    ///
+    /// IPC gets a fresh absolute path on every call rather than ZeroMQ's `ipc://*`: that wildcard creates its
+    /// directory relative to the working directory when `TMPDIR` is unset, so the published endpoint was a
+    /// relative path that ranks started elsewhere could not reach, and a killed rank left a `tmpXXXXXX` folder in
+    /// the user's working directory.
+    /// - Parameter temporaryDirectory: where IPC sockets go (an absolute path).
+    /// - Throws: ``CommError/invalidArgument(_:)`` when the path would not fit a Unix-domain socket address.
+    public func makeBindEndpoint(temporaryDirectory: String = Self.temporaryDirectory) throws(CommError) -> String? {
         switch self {
-        case .tcp(let host): "tcp://\(host):*"
-        case .ipc: "ipc://*"
-        case .sharedMemory: nil
+        case .tcp(let host):
+            return "tcp://\(host):*"
+        case .ipc:
+            let random = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+            let directory = temporaryDirectory.hasSuffix("/") ? String(temporaryDirectory.dropLast()) : temporaryDirectory
+            let path = "\(directory)/densecl-\(getpid())-\(random).sock"
+            guard path.hasPrefix("/") else {
+                throw .invalidArgument("the temporary directory '\(temporaryDirectory)' for IPC sockets is not an absolute path (TMPDIR)")
+            }
+            guard path.utf8.count < Self.maxSocketPathBytes else {
+                throw .invalidArgument(
+                    "IPC socket path '\(path)' is longer than the \(Self.maxSocketPathBytes - 1) bytes a Unix-domain socket allows; set TMPDIR to a shorter directory or use --data-plane shm")
+            }
+            return "ipc://\(path)"
+        case .sharedMemory:
+            return nil
         }
     }
+
+    /// The process's temporary directory: `TMPDIR` if set, else `/tmp` (what Foundation reports).
+    public static var temporaryDirectory: String { FileManager.default.temporaryDirectory.path }
+
+    /// `sizeof(sockaddr_un.sun_path)` on Linux, the terminating NUL included.
+    static let maxSocketPathBytes = 108
 
     public var description: String {
         switch self {

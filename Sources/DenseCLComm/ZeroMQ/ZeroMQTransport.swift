@@ -56,7 +56,7 @@ public final class ZeroMQTransport: ConnectableTransport {
             throw .invalidArgument("rank \(rank) outside a world of \(worldSize)")
         }
         guard options.highWaterMark >= 1 else { throw .invalidArgument("high-water mark must be at least 1") }
-        guard let bindEndpoint = options.binding.bindEndpoint else {
+        guard let bindEndpoint = try options.binding.makeBindEndpoint() else {
             throw .invalidArgument("a ZeroMQ transport cannot bind \(options.binding); use SharedMemoryTransport")
         }
         self.rank = rank
@@ -97,6 +97,10 @@ public final class ZeroMQTransport: ConnectableTransport {
     public func close() {
         inbox.close()
         for socket in outboxes { socket?.close() }
+        // ZeroMQ removes an IPC socket file only when its I/O thread gets to the closed listener, which may be
+        // after this returns (or never, if the context outlives the process's interest); the path is ours
+        // (``DataPlaneBinding/makeBindEndpoint(temporaryDirectory:)``), so remove it now.
+        if endpoint.hasPrefix("ipc://") { unlink(String(endpoint.dropFirst("ipc://".count))) }
     }
 
     public func makePayload(byteCount: Int) throws(CommError) -> ZMQMessage {
