@@ -57,11 +57,15 @@ public final class GradientAllReduce<T: Transport> {
 
     /// Queues the buckets backward did not report (all gradients are final once it has returned) and waits until
     /// every bucket is reduced.
+    /// - Returns: whether the whole reduced gradient is finite, the step's skip decision (identical on every rank;
+    ///   checked by the communication thread as it stores each part, so the compute thread does not sweep the
+    ///   arena again).
     /// - Throws: the first error of the step's collectives (a timeout names the silent neighbour).
-    public func finish() throws(CommError) {
+    @discardableResult
+    public func finish() throws(CommError) -> Bool {
         queue(downTo: 0)
         if let failure { throw failure }
-        try reducer.finish()
+        return try reducer.finish()
     }
 
     /// Runs `body` with the communicator on the communication thread, after the queued buckets.

@@ -213,6 +213,7 @@ public final class WorkerService {
                 throw .invalidSetup("step \(plan.step): the coordinator's plan differs from this worker's schedule")
             }
             let losses: DenseCLLosses
+            let finite: Bool
             do {
                 try step.forwardEncoders(lambda: plan.lambda, shuffle: nil)
                 try reduction.begin(step: plan.step)
@@ -234,11 +235,11 @@ public final class WorkerService {
                     reduction.poisonGradient()
                 }
                 step.backward(lambda: plan.lambda, gradientsReady: reduction.gradientsReady)
-                try reduction.finish()
+                finite = try reduction.finish()
             } catch let error as DenseCLError { throw .model(error) } catch let error as CommError { throw .comm(error) } catch {
                 throw .invalidSetup("\(error)")
             }
-            let skip = !Self.allFinite(step.gradients.buffer)
+            let skip = !finite
             let checksum = plan.verifyQueues ? Self.checksum(state) : 0
             StepReport.encode(
                 into: &report, rank: rank, globalLoss: losses.weightedGlobal, denseLoss: losses.weightedDense,
@@ -286,11 +287,6 @@ public final class WorkerService {
             queueChecksum: Self.checksum(state), queue: rank == 0 ? Array(state.queue.values) : [],
             queuePointer: state.queue.pointer, denseQueue: rank == 0 ? Array(state.denseQueue.values) : [],
             denseQueuePointer: state.denseQueue.pointer)
-    }
-
-    /// Whether every value is finite (the skip decision; run on the all-reduced gradient, identical on all ranks).
-    static func allFinite(_ values: UnsafeMutableBufferPointer<Float>) -> Bool {
-        FiniteCheck.allFinite(UnsafeBufferPointer(values))
     }
 
     static func checksum(_ state: DenseCLState) -> UInt64 {

@@ -49,8 +49,11 @@ public final class BucketedAllReduce<T: Transport>: Sendable {
 
     /// Waits until every bucket of the step is reduced. Each all-reduce bounds its own waits, so this
     /// returns or throws within about one ``CollectiveOptions/timeout`` of the last progress.
+    /// - Returns: whether every reduced value of the step is finite (checked part by part as the all-reduce stores
+    ///   it; ``Collectives/allReduceCheckingFinite(_:plan:operation:bucket:)``), the same answer on every rank.
     /// - Throws: the first error of the step (the communicator is then broken).
-    public func finish() throws(CommError) { try core.finish() }
+    @discardableResult
+    public func finish() throws(CommError) -> Bool { try core.finish() }
 
     /// Runs `body` with the communicator on the communication thread, after the queued buckets, and returns
     /// its result.

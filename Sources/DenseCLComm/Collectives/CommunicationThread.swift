@@ -22,6 +22,8 @@ final class CommunicationThread<T: Transport>: @unchecked Sendable {
     private var jobs: [Job] = []
     private var nextBucket = 0
     private var completedBuckets = 0
+    /// Whether every bucket of the step reduced so far came out finite.
+    private var stepFinite = true
     private var firstError: CommError?
     private var stopped = false
     private var started = false
@@ -66,6 +68,7 @@ final class CommunicationThread<T: Transport>: @unchecked Sendable {
         }
         nextBucket = 0
         completedBuckets = 0
+        stepFinite = true
         enqueue(.setStep(step))
     }
 
@@ -87,7 +90,7 @@ final class CommunicationThread<T: Transport>: @unchecked Sendable {
         return completedBuckets
     }
 
-    func finish() throws(CommError) {
+    func finish() throws(CommError) -> Bool {
         condition.lock()
         defer { condition.unlock() }
         guard nextBucket == layout.count else {
@@ -96,6 +99,7 @@ final class CommunicationThread<T: Transport>: @unchecked Sendable {
         while completedBuckets < layout.count && firstError == nil && !stopped { condition.wait() }
         if let firstError { throw firstError }
         if completedBuckets < layout.count { throw .closed }
+        return stepFinite
     }
 
     func run<R>(_ body: @escaping (Collectives<T>) throws -> R) throws -> R {
@@ -145,17 +149,22 @@ final class CommunicationThread<T: Transport>: @unchecked Sendable {
                 collectives.step = step
             case .reduce(let bucket):
                 if failed { continue }  // a failed step reduces nothing more; finish() reports the error
-                let outcome: CommError?
+                let outcome: Result<Bool, CommError>
                 do {
-                    try collectives.allReduce(
+                    outcome = .success(try collectives.allReduceCheckingFinite(
                         UnsafeMutableBufferPointer(rebasing: gradients[layout.ranges[bucket]]), plan: plans[bucket],
-                        operation: operation, bucket: bucket)
-                    outcome = nil
+                        operation: operation, bucket: bucket))
                 } catch {
-                    outcome = (error as? CommError) ?? .invalidArgument("\(error)")
+                    outcome = .failure((error as? CommError) ?? .invalidArgument("\(error)"))
                 }
                 condition.lock()
-                if let outcome { firstError = outcome } else { completedBuckets += 1 }
+                switch outcome {
+                case .success(let finite):
+                    completedBuckets += 1
+                    stepFinite = stepFinite && finite
+                case .failure(let error):
+                    firstError = error
+                }
                 condition.broadcast()
                 condition.unlock()
             case .run(let body):

@@ -1,3 +1,5 @@
+import DenseCLCore
+
 /// How an all-reduce combines the ranks' buffers.
 public enum ReduceOperation: Sendable {
     /// Element-wise sum.
@@ -105,14 +107,38 @@ extension Collectives {
         _ buffer: UnsafeMutableBufferPointer<Float>, plan: RingAllReducePlan, operation: ReduceOperation = .mean,
         bucket: Int = 0
     ) throws {
+        _ = try ringAllReduce(buffer, plan: plan, operation: operation, bucket: bucket, checkFinite: false)
+    }
+
+    /// ``allReduce(_:plan:operation:bucket:)``, also telling whether every reduced value is finite
+    /// (`torch.isfinite(buffer).all()` after the reduction): the same answer on every rank, since the values are.
+    ///
+    /// Each rank stores every element of the result exactly once (its `.finish` chunk and the `n - 1` chunks of
+    /// the all-gather) and checks each part right after storing it, while it is still in cache, instead of
+    /// sweeping the whole buffer from memory afterwards. A world of one checks `buffer` as it is.
+    public func allReduceCheckingFinite(
+        _ buffer: UnsafeMutableBufferPointer<Float>, plan: RingAllReducePlan, operation: ReduceOperation = .mean,
+        bucket: Int = 0
+    ) throws -> Bool {
+        try ringAllReduce(buffer, plan: plan, operation: operation, bucket: bucket, checkFinite: true)
+    }
+
+    /// The ring all-reduce; returns `true` when `checkFinite` is off.
+    private func ringAllReduce(
+        _ buffer: UnsafeMutableBufferPointer<Float>, plan: RingAllReducePlan, operation: ReduceOperation,
+        bucket: Int, checkFinite: Bool
+    ) throws -> Bool {
         guard plan.count == buffer.count, plan.worldSize == worldSize, plan.rank == rank else {
             throw CommError.invalidArgument(
                 "all-reduce plan for \(plan.count) floats on rank \(plan.rank)/\(plan.worldSize) used for "
                     + "\(buffer.count) floats on rank \(rank)/\(worldSize)")
         }
         let tag = UInt32(truncatingIfNeeded: bucket)
-        try collective {
-            guard worldSize > 1, buffer.count > 0 else { return }
+        return try collective {
+            guard worldSize > 1, buffer.count > 0 else {
+                return !checkFinite || FiniteCheck.allFinite(UnsafeBufferPointer(buffer))
+            }
+            var finite = true
             let scale: Float = operation == .mean ? 1 / Float(worldSize) : 1
             let extent = buffer.count * 4
             let ownCount = plan.ownParts.count
@@ -147,12 +173,16 @@ extension Collectives {
                     case .store:
                         ReduceKernels.store(UnsafeRawBufferPointer(bytes), into: local)
                     }
+                    if checkFinite && part.action != .accumulate && finite {
+                        finite = FiniteCheck.allFinite(UnsafeBufferPointer(local))
+                    }
                     guard part.forward else { return nil }
                     return (header(kind: .allReduce, bucket: tag, part: ownCount + j, extent: extent), message.payload)
                 },
                 what: what())
             // The caller may reuse the buffer as soon as we return.
             try waitForBorrowedSends(what: what())
+            return finite
         }
     }
 }

@@ -1,4 +1,4 @@
-import DenseCLKernels
+import DenseCLCore
 import XCTest
 
 final class FiniteCheckTests: XCTestCase {
