@@ -13,7 +13,7 @@ public enum DataPlaneBinding: Sendable, Equatable, CustomStringConvertible {
     /// can reach; a loopback address works only when all ranks run on this machine.
     case tcp(host: String)
     /// `ipc://TMP/densecl-PID-RANDOM.sock`: a Unix-domain socket in the temporary directory (`TMPDIR`, else
-    /// `/tmp`), removed by ZeroMQ when the inbox closes. For ranks on one machine that share its file system; the
+    /// `/tmp`), removed when the transport closes. For ranks on one machine that share its file system; the
     /// kernel copies the bytes without the TCP stack, which takes about a sixth less CPU per all-reduce than
     /// loopback TCP.
     case ipc

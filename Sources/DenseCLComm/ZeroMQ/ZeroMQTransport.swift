@@ -97,9 +97,9 @@ public final class ZeroMQTransport: ConnectableTransport {
     public func close() {
         inbox.close()
         for socket in outboxes { socket?.close() }
-        // ZeroMQ removes an IPC socket file only when its I/O thread gets to the closed listener, which may be
-        // after this returns (or never, if the context outlives the process's interest); the path is ours
-        // (``DataPlaneBinding/makeBindEndpoint(temporaryDirectory:)``), so remove it now.
+        // ZeroMQ removes an IPC socket file when its I/O thread gets to the closed listener, which may be after
+        // this returns; the path is ours (``DataPlaneBinding/makeBindEndpoint(temporaryDirectory:)``), so remove
+        // it now.
         if endpoint.hasPrefix("ipc://") { unlink(String(endpoint.dropFirst("ipc://".count))) }
     }
 
